@@ -1,0 +1,152 @@
+/**
+ * The backend contract every annexd remote implements, and the adapter that
+ * turns a backend definition into the protocol engine's SpecialRemote: config
+ * validation, error mapping and progress are done here once.
+ */
+import type {
+  Availability,
+  ConfigDescription,
+  ExportHandler,
+  LocalPath,
+  RequestContext,
+  SpecialRemote,
+} from '../../protocol/contract.js';
+import { messageOf, RemoteError } from '../../protocol/errors.js';
+import type { WireName } from '../../protocol/wire.js';
+import { readConfig, type ConfigOf, type Schema } from './config.js';
+import { ProgressReporter } from './progress.js';
+
+/** Context of one transfer: the request context plus a throttled progress reporter. */
+export interface TransferContext extends RequestContext {
+  readonly progress: ProgressReporter;
+}
+
+export interface ExportBackend {
+  store(name: WireName, key: string, file: LocalPath, ctx: TransferContext): Promise<void>;
+  retrieve(name: WireName, key: string, file: LocalPath, ctx: TransferContext): Promise<void>;
+  checkPresent(name: WireName, key: string, ctx: RequestContext): Promise<boolean>;
+  remove(name: WireName, key: string, ctx: RequestContext): Promise<void>;
+  removeDirectory(directory: WireName, ctx: RequestContext): Promise<void>;
+  rename?(name: WireName, key: string, newName: WireName, ctx: RequestContext): Promise<void>;
+}
+
+/** An opened backend: what PREPARE produces. */
+export interface Backend {
+  store(key: string, file: LocalPath, ctx: TransferContext): Promise<void>;
+  retrieve(key: string, file: LocalPath, ctx: TransferContext): Promise<void>;
+  /** true / false when certain; throw when it cannot tell. */
+  checkPresent(key: string, ctx: RequestContext): Promise<boolean>;
+  /** Must succeed when the key is already absent. */
+  remove(key: string, ctx: RequestContext): Promise<void>;
+  /** Local answer only (no network), e.g. a public URL. */
+  whereis?(key: string): string | undefined;
+  info?(): Array<[string, string]>;
+  readonly exporter?: ExportBackend;
+  close?(): Promise<void>;
+}
+
+export interface BackendDefinition<S extends Schema> {
+  /** The externaltype, e.g. "annexd-s3"; the program is git-annex-remote-<externalType>. */
+  externalType: string;
+  /** One line for --help. */
+  summary: string;
+  schema: S;
+  cost?: number;
+  availability?: Availability;
+  /** Whether exporttree=yes is supported. */
+  exportCapable: boolean;
+  /** INITREMOTE (also re-run by enableremote and autoenable): check and set up. */
+  initRemote?(config: ConfigOf<S>, ctx: RequestContext): Promise<void>;
+  /** PREPARE: connect lazily-loaded libraries, resolve credentials. */
+  open(config: ConfigOf<S>, ctx: RequestContext): Promise<Backend>;
+  /** One clear line for a failure of `operation` (e.g. "store"), naming what to fix. */
+  describeError(err: unknown, operation: string, config: ConfigOf<S>): string;
+}
+
+export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>): SpecialRemote {
+  let backend: Backend | undefined;
+  /** The validated config of the last INITREMOTE or PREPARE, for error messages. */
+  let current: ConfigOf<S> | undefined;
+
+  const opened = (): Backend => {
+    if (!backend) throw new RemoteError('remote used before PREPARE');
+    return backend;
+  };
+
+  /** Runs a backend call, mapping anything it throws to one clear RemoteError. */
+  async function guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof RemoteError || current === undefined) throw err;
+      throw new RemoteError(def.describeError(err, operation, current) || messageOf(err), { cause: err });
+    }
+  }
+
+  async function transfer(
+    operation: string,
+    ctx: RequestContext,
+    fn: (tctx: TransferContext) => Promise<void>,
+  ): Promise<void> {
+    const progress = new ProgressReporter(ctx.annex);
+    await guard(operation, () => fn({ ...ctx, progress }));
+    progress.finish();
+  }
+
+  const config = async (ctx: RequestContext): Promise<ConfigOf<S>> => {
+    current = await readConfig(def.schema, (n) => ctx.annex.getConfig(n));
+    return current;
+  };
+
+  const exporter: ExportHandler | undefined = def.exportCapable
+    ? {
+        store: (name, key, file, ctx) =>
+          transfer('export', ctx, (t) => exportOps().store(name, key, file, t)),
+        retrieve: (name, key, file, ctx) =>
+          transfer('retrieve export', ctx, (t) => exportOps().retrieve(name, key, file, t)),
+        checkPresent: (name, key, ctx) =>
+          guard('check export', () => exportOps().checkPresent(name, key, ctx)),
+        remove: (name, key, ctx) => guard('remove export', () => exportOps().remove(name, key, ctx)),
+        removeDirectory: (dir, ctx) =>
+          guard('remove export directory', () => exportOps().removeDirectory(dir, ctx)),
+        rename: (name, key, newName, ctx) =>
+          guard('rename export', async () => {
+            const ops = exportOps();
+            if (!ops.rename) throw new RemoteError('rename is not supported');
+            await ops.rename(name, key, newName, ctx);
+          }),
+      }
+    : undefined;
+
+  function exportOps(): ExportBackend {
+    const ex = opened().exporter;
+    if (!ex) throw new RemoteError('this remote does not support exporttree');
+    return ex;
+  }
+
+  return {
+    listConfigs: (): ConfigDescription[] =>
+      Object.entries(def.schema).map(([name, f]) => ({ name, description: f.description })),
+    async initRemote(ctx) {
+      const cfg = await config(ctx);
+      await guard('initremote', async () => def.initRemote?.(cfg, ctx));
+    },
+    async prepare(ctx) {
+      const cfg = await config(ctx);
+      backend = await guard('prepare', () => def.open(cfg, ctx));
+    },
+    store: (key, file, ctx) => transfer('store', ctx, (t) => opened().store(key, file, t)),
+    retrieve: (key, file, ctx) => transfer('retrieve', ctx, (t) => opened().retrieve(key, file, t)),
+    checkPresent: (key, ctx) => guard('check presence', () => opened().checkPresent(key, ctx)),
+    remove: (key, ctx) => guard('remove', () => opened().remove(key, ctx)),
+    getCost: async () => def.cost ?? 200,
+    getAvailability: async () => def.availability ?? 'GLOBAL',
+    whereis: async (key) => opened().whereis?.(key),
+    getInfo: async () => opened().info?.() ?? [],
+    exportSupported: () => def.exportCapable,
+    exporter,
+    close: async () => {
+      await backend?.close?.();
+    },
+  };
+}

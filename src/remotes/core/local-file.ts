@@ -1,0 +1,63 @@
+/**
+ * Local side of transfers: reading a byte range of the file git-annex hands us
+ * (never modified: it may be the annex object itself), and writing a download
+ * at an offset so an interrupted retrieve resumes instead of starting over.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { LocalPath } from '../../protocol/contract.js';
+import { countingStream } from './progress.js';
+
+export async function fileSize(file: LocalPath): Promise<number> {
+  return (await stat(file)).size;
+}
+
+/** Size of a partial download left by an earlier attempt; 0 when there is none. */
+export async function partialSize(file: LocalPath): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/** Streams bytes [start, end) of a file. */
+export function readRange(file: LocalPath, start: number, end: number): Readable {
+  // createReadStream's end is inclusive, so an empty range needs its own stream.
+  if (end <= start) return Readable.from([]);
+  return createReadStream(file, { start, end: end - 1, highWaterMark: 256 * 1024 });
+}
+
+/**
+ * Writes `source` into `file` from `offset` on, dropping whatever followed the
+ * offset. Returns the number of bytes written; `onBytes` sees each chunk.
+ */
+export async function writeFrom(
+  file: LocalPath,
+  offset: number,
+  source: Readable | AsyncIterable<Uint8Array>,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<number> {
+  const handle = await open(file, offset > 0 ? 'r+' : 'w', 0o644);
+  let written = 0;
+  try {
+    await handle.truncate(offset);
+    const out = createWriteStream(file, { fd: handle.fd, start: offset, autoClose: false });
+    await pipeline(
+      source,
+      countingStream((n) => {
+        written += n;
+        onBytes(n);
+      }),
+      out,
+      { signal },
+    );
+  } finally {
+    await handle.close();
+  }
+  return written;
+}

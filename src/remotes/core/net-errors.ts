@@ -1,0 +1,61 @@
+/**
+ * Network failures as Node, undici and the AWS SDK report them, told apart
+ * from server answers: they are worth retrying, and the user needs to hear
+ * which endpoint could not be reached and why.
+ */
+
+const CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (is the server running, and is the port right?)',
+  ECONNRESET: 'the connection was reset by the server',
+  EPIPE: 'the connection was closed by the server',
+  ETIMEDOUT: 'the connection timed out',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name could not be resolved (DNS failure)',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable',
+  ECONNABORTED: 'the connection was aborted',
+  UND_ERR_SOCKET: 'the connection was closed unexpectedly',
+  UND_ERR_CONNECT_TIMEOUT: 'connecting timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'the server did not answer in time',
+  UND_ERR_BODY_TIMEOUT: 'the server stopped sending data',
+  ERR_STREAM_PREMATURE_CLOSE: 'the connection closed before the transfer finished',
+};
+
+/** Names of timeouts raised by the SDK's HTTP handler. */
+const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'ConnectTimeoutError', 'HeadersTimeoutError', 'BodyTimeoutError']);
+
+function* causes(err: unknown): Generator<Record<string, unknown>> {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && typeof e === 'object' && e !== null; i++) {
+    yield e as Record<string, unknown>;
+    e = (e as { cause?: unknown }).cause;
+  }
+}
+
+/** The server sent fewer (or more) bytes than it announced: the connection was cut mid-body. */
+export class IncompleteTransferError extends Error {
+  override readonly name = 'IncompleteTransferError';
+  constructor(expected: number, got: number) {
+    super(`the transfer was cut short: expected ${expected} bytes, got ${got}`);
+  }
+}
+
+/** A plain-words description of a network failure, or undefined when it is something else. */
+export function networkProblem(err: unknown, where: string): string | undefined {
+  for (const e of causes(err)) {
+    if (e instanceof IncompleteTransferError) return `${where ? `${where}: ` : ''}${e.message}`;
+    const code = typeof e.code === 'string' ? e.code : undefined;
+    if (code && CODES[code]) return `cannot reach ${where}: ${CODES[code]}`;
+    if (typeof e.name === 'string' && TIMEOUT_NAMES.has(e.name) && !('$metadata' in e && (e.$metadata as { httpStatusCode?: number })?.httpStatusCode)) {
+      return `no answer from ${where} in time (timed out)`;
+    }
+    if (typeof e.message === 'string' && /socket hang up/i.test(e.message)) {
+      return `cannot reach ${where}: the connection was closed unexpectedly`;
+    }
+  }
+  return undefined;
+}
+
+export function isRetryableNetworkError(err: unknown): boolean {
+  return networkProblem(err, '') !== undefined;
+}

@@ -1,0 +1,121 @@
+/**
+ * Retries with exponential backoff and jitter, bounded in count and in total
+ * time, honouring a server's Retry-After. Written once; each backend supplies
+ * only how to classify its errors.
+ */
+import pRetry, { AbortError } from 'p-retry';
+
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  retries: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  /** No new attempt starts after this much time has passed. */
+  maxTotalMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  retries: 5,
+  minDelayMs: 250,
+  maxDelayMs: 10_000,
+  maxTotalMs: 120_000,
+};
+
+/** How a backend sees one failure. */
+export interface Verdict {
+  retry: boolean;
+  /** From Retry-After (429/503): wait at least this long before the next attempt. */
+  retryAfterMs?: number;
+}
+
+export interface RetryOptions {
+  policy: RetryPolicy;
+  classify(err: unknown): Verdict;
+  signal?: AbortSignal;
+  /** Told before each retry, e.g. to send a DEBUG line. */
+  onRetry?(info: { attempt: number; retriesLeft: number; error: unknown; delayMs: number }): void;
+}
+
+/** Longest Retry-After we obey; a server asking for more gets reported instead. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Parses a Retry-After header (seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfter(value: string | undefined | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+class FinalError extends Error {
+  constructor(readonly original: unknown) {
+    super('not retryable');
+  }
+}
+
+export async function withRetry<T>(operation: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const { policy, classify, signal, onRetry } = options;
+  try {
+    return await pRetry(
+      async (attempt) => {
+        try {
+          return await operation(attempt);
+        } catch (err) {
+          if (signal?.aborted) throw new AbortError(new FinalError(signal.reason));
+          const verdict = classify(err);
+          if (!verdict.retry) throw new AbortError(new FinalError(err));
+          if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > MAX_RETRY_AFTER_MS) {
+            throw new AbortError(new FinalError(err));
+          }
+          // p-retry wants Error instances; keep the original inside.
+          throw Object.assign(new Error('retryable'), { original: err, retryAfterMs: verdict.retryAfterMs });
+        }
+      },
+      {
+        retries: policy.retries,
+        minTimeout: policy.minDelayMs,
+        maxTimeout: policy.maxDelayMs,
+        factor: 2,
+        randomize: true,
+        maxRetryTime: policy.maxTotalMs,
+        signal,
+        async shouldRetry({ error, attemptNumber, retriesLeft }) {
+          const e = error as Error & { original?: unknown; retryAfterMs?: number };
+          const wait = e.retryAfterMs ?? 0;
+          onRetry?.({ attempt: attemptNumber, retriesLeft, error: e.original ?? e, delayMs: wait });
+          if (wait > 0) await sleep(wait, signal);
+          return true;
+        },
+      },
+    );
+  } catch (err) {
+    throw unwrap(err);
+  }
+}
+
+function unwrap(err: unknown): unknown {
+  let e: unknown = err;
+  for (let i = 0; i < 4; i++) {
+    if (e instanceof AbortError) e = e.originalError;
+    else if (e instanceof FinalError) e = e.original;
+    else if (e instanceof Error && 'original' in e) e = (e as { original: unknown }).original;
+    else break;
+  }
+  return e;
+}

@@ -1,0 +1,54 @@
+/**
+ * Entry point shared by every git-annex-remote-annexd-* program: keeps stdout
+ * for protocol lines only, answers --help, runs the session, and exits once
+ * git-annex closes stdin (open keep-alive sockets must not keep us alive).
+ */
+import { Session } from '../../protocol/session.js';
+import { redact } from '../../util/redact.js';
+import { createSpecialRemote, type BackendDefinition } from './backend.js';
+import type { Schema } from './config.js';
+
+function toStderr(...args: unknown[]): void {
+  process.stderr.write(redact(args.map(String).join(' ')) + '\n');
+}
+
+export function helpText<S extends Schema>(def: BackendDefinition<S>): string {
+  const lines = [
+    `git-annex-remote-${def.externalType}: ${def.summary}`,
+    '',
+    'This program is started by git-annex, which talks to it over stdin/stdout.',
+    'Set up a remote with:',
+    `  git annex initremote NAME type=external externaltype=${def.externalType} encryption=none [KEY=VALUE ...]`,
+    '',
+    'Settings:',
+    ...Object.entries(def.schema).map(([name, f]) => `  ${name.padEnd(18)} ${f.description}`),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export async function runRemote<S extends Schema>(def: BackendDefinition<S>): Promise<void> {
+  const arg = process.argv[2];
+  if (arg === '--help' || arg === '-h') {
+    process.stdout.write(helpText(def));
+    return;
+  }
+  if (arg !== undefined) {
+    process.stderr.write(`git-annex-remote-${def.externalType}: unexpected argument "${arg}" (try --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  // Libraries must never print to stdout: git-annex would read it as protocol.
+  console.log = toStderr;
+  console.info = toStderr;
+  console.warn = toStderr;
+  console.debug = toStderr;
+
+  const session = new Session(createSpecialRemote(def), {
+    input: process.stdin,
+    output: process.stdout,
+    log: (m) => toStderr(m),
+    extensions: process.env.ANNEXD_NO_ASYNC ? ['INFO', 'GETGITREMOTENAME'] : undefined,
+  });
+  await session.run();
+  process.exit(0);
+}

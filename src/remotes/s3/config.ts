@@ -1,0 +1,68 @@
+/** Every setting of an annexd-s3 remote: drives LISTCONFIGS, --help and validation. */
+import {
+  integer,
+  optionalHttpUrl,
+  optionalText,
+  optionalYesNo,
+  requiredText,
+  size,
+  yesNo,
+  type ConfigOf,
+} from '../core/config.js';
+
+const MiB = 1024 * 1024;
+
+export const s3Schema = {
+  bucket: requiredText('bucket to store objects in (created by initremote when missing)', 'bucket=my-annex'),
+  endpoint: optionalHttpUrl('URL of an S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)'),
+  region: optionalText('region (default: $AWS_REGION, else us-east-1)'),
+  prefix: optionalText('prefix put before every object name, e.g. annex/'),
+  pathstyle: optionalYesNo('address the bucket in the URL path (default: yes with endpoint=, no on AWS)'),
+  publicurl: optionalHttpUrl('public URL of the bucket; recorded so readonly=true clones download over HTTP'),
+  partsize: size('multipart part size (default 32MiB; raised as needed to stay within 10,000 parts)', '32MiB', 5 * MiB, 5 * 1024 * MiB),
+  multipartthreshold: size('files at least this big upload in parallel parts (default 64MiB)', '64MiB', 5 * MiB),
+  concurrency: integer('parts uploaded at once per file (default 4)', 4, 1, 32),
+  storageclass: optionalText('storage class for new objects, e.g. STANDARD_IA (default: the bucket default)'),
+  createbucket: yesNo('create the bucket during initremote if it does not exist (default yes)', true),
+  retries: integer('retries of a failed request, with exponential backoff (default 5)', 5, 0, 20),
+};
+
+export type S3Config = ConfigOf<typeof s3Schema>;
+
+/** The settings once defaults that depend on the environment are applied. */
+export interface S3Settings {
+  bucket: string;
+  endpoint: string | undefined;
+  region: string;
+  prefix: string;
+  pathStyle: boolean;
+  publicUrl: string | undefined;
+  partSize: number;
+  multipartThreshold: number;
+  concurrency: number;
+  storageClass: string | undefined;
+  createBucket: boolean;
+  retries: number;
+}
+
+export function s3Settings(c: S3Config, env: NodeJS.ProcessEnv = process.env): S3Settings {
+  return {
+    bucket: c.bucket,
+    endpoint: c.endpoint,
+    region: c.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    prefix: c.prefix ?? '',
+    pathStyle: c.pathstyle ?? c.endpoint !== undefined,
+    publicUrl: c.publicurl,
+    partSize: c.partsize,
+    multipartThreshold: Math.max(c.multipartthreshold, c.partsize),
+    concurrency: c.concurrency,
+    storageClass: c.storageclass,
+    createBucket: c.createbucket,
+    retries: c.retries,
+  };
+}
+
+/** Where the bucket lives, for messages: the endpoint, or AWS and the region. */
+export function describeEndpoint(s: S3Settings): string {
+  return s.endpoint ?? `AWS S3 (${s.region})`;
+}

@@ -1,0 +1,99 @@
+/**
+ * What an S3 failure means for the user, and whether trying again can help.
+ * Errors come from the AWS SDK (service errors with a name and HTTP status),
+ * from the network (Node error codes) or from the local file system.
+ */
+import { messageOf } from '../../protocol/errors.js';
+import { parseRetryAfter, type Verdict } from '../core/retry.js';
+import { networkProblem, isRetryableNetworkError } from '../core/net-errors.js';
+import type { S3Settings } from './config.js';
+import { describeEndpoint } from './config.js';
+
+interface ServiceErrorShape {
+  name?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+  $retryable?: unknown;
+}
+
+function shape(err: unknown): ServiceErrorShape {
+  return typeof err === 'object' && err !== null ? (err as ServiceErrorShape) : {};
+}
+
+export function httpStatus(err: unknown): number | undefined {
+  return shape(err).$metadata?.httpStatusCode;
+}
+
+export function errorName(err: unknown): string {
+  const e = shape(err);
+  return e.Code ?? e.name ?? 'Error';
+}
+
+/** HEAD/GET answered "no such object". */
+export function isNotFound(err: unknown): boolean {
+  const name = errorName(err);
+  if (name === 'NoSuchBucket') return false;
+  return name === 'NoSuchKey' || name === 'NotFound' || httpStatus(err) === 404;
+}
+
+const RETRYABLE_NAMES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+  'TooManyRequests',
+]);
+
+export function classifyS3Error(err: unknown): Verdict {
+  if (isRetryableNetworkError(err)) return { retry: true };
+  const status = httpStatus(err);
+  const retryAfterMs = parseRetryAfter(shape(err).$response?.headers?.['retry-after']);
+  if (status === 429 || status === 503) return { retry: true, retryAfterMs };
+  if (status !== undefined && status >= 500) return { retry: true };
+  if (RETRYABLE_NAMES.has(errorName(err))) return { retry: true, retryAfterMs };
+  return { retry: false };
+}
+
+/** One line naming the cause and, where we know it, the fix. */
+export function describeS3Error(err: unknown, operation: string, s: S3Settings): string {
+  const net = networkProblem(err, describeEndpoint(s));
+  if (net) return `${operation} failed: ${net}`;
+  const e = shape(err);
+  const fsCode = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (fsCode === 'ENOENT' && (err as NodeJS.ErrnoException).path !== undefined) {
+    return `${operation} failed: local file not found: ${(err as NodeJS.ErrnoException).path}`;
+  }
+  const name = errorName(err);
+  const status = httpStatus(err);
+  const where = `bucket "${s.bucket}" at ${describeEndpoint(s)}`;
+  switch (name) {
+    case 'NoSuchBucket':
+      return `${where} does not exist: create it, or re-run initremote/enableremote with createbucket=yes`;
+    case 'InvalidAccessKeyId':
+      return `the S3 server does not know this access key id: check AWS_ACCESS_KEY_ID (or the stored credentials) for ${where}`;
+    case 'SignatureDoesNotMatch':
+      return `the S3 secret key does not match the access key id: check AWS_SECRET_ACCESS_KEY for ${where}`;
+    case 'AccessDenied':
+    case 'AllAccessDisabled':
+      return `${operation} refused: access denied to ${where}; check the credentials and their permissions`;
+    case 'ExpiredToken':
+    case 'InvalidToken':
+      return `the S3 session token is invalid or expired: refresh AWS_SESSION_TOKEN for ${where}`;
+    case 'InvalidBucketName':
+      return `"${s.bucket}" is not a valid bucket name (3-63 lowercase letters, digits, dots and hyphens)`;
+    default:
+      break;
+  }
+  if (status === 403) return `${operation} refused (HTTP 403) by ${where}: check the credentials and their permissions`;
+  if (status === 301 || name === 'PermanentRedirect') {
+    return `${where} is in another region: set region= to the bucket's region`;
+  }
+  const detail = e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${e.message}` : '';
+  const code = status ? ` (HTTP ${status})` : '';
+  return `${operation} failed on ${where}: ${name}${code}${detail || (status ? '' : `: ${messageOf(err)}`)}`;
+}

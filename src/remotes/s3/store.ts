@@ -1,0 +1,334 @@
+/**
+ * Object operations against one bucket: streaming single PUT, parallel
+ * multipart upload (aborted on failure so no parts stay behind), ranged and
+ * resumable GET, HEAD, DELETE, server-side copy. Every request is retried per
+ * the remote's policy; the AWS SDK is loaded only here, after the handshake.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
+import type { LocalPath, RequestContext } from '../../protocol/contract.js';
+import { RemoteError } from '../../protocol/errors.js';
+import type { TransferContext } from '../core/backend.js';
+import type { Credential } from '../core/credentials.js';
+import { fileSize, partialSize, readRange, writeFrom } from '../core/local-file.js';
+import { IncompleteTransferError } from '../core/net-errors.js';
+import { countingStream } from '../core/progress.js';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
+import { formatSize } from '../core/sizes.js';
+import type { S3Settings } from './config.js';
+import { classifyS3Error, describeS3Error, httpStatus, isNotFound } from './errors.js';
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+/** S3 allows at most this many parts per upload. */
+const MAX_PARTS = 10_000;
+
+let sdkPromise: Promise<Sdk> | undefined;
+/** Loads the SDK once, on first use (it costs ~150 ms, too much for start-up). */
+export function loadSdk(): Promise<Sdk> {
+  // The SDK warns on Node 20 about its future requirements; a git-annex user mid-transfer cannot act on that.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  sdkPromise ??= import('@aws-sdk/client-s3');
+  return sdkPromise;
+}
+
+/** A readable of bytes [start, end) of a file that reports progress; errors propagate. */
+function countedRange(file: LocalPath, start: number, end: number, onBytes: (n: number) => void): Readable {
+  const counter = countingStream(onBytes);
+  pipeline(readRange(file, start, end), counter).catch(() => {
+    // pipeline already destroyed `counter` with the error, which fails the request.
+  });
+  return counter;
+}
+
+/** "bytes 100-199/1000" → { start: 100, total: 1000 } */
+function parseContentRange(value: string | undefined): { start: number; total: number | undefined } | undefined {
+  const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(value ?? '');
+  if (!m) return undefined;
+  return { start: Number(m[1]), total: m[2] === '*' ? undefined : Number(m[2]) };
+}
+
+export class S3Store {
+  private constructor(
+    private readonly sdk: Sdk,
+    private readonly client: S3Client,
+    readonly settings: S3Settings,
+  ) {}
+
+  static async connect(s: S3Settings, credential: Credential | undefined, profile?: string): Promise<S3Store> {
+    const sdk = await loadSdk();
+    const agentOptions = { keepAlive: true, maxSockets: 64 };
+    const client = new sdk.S3Client({
+      region: s.region,
+      endpoint: s.endpoint,
+      forcePathStyle: s.pathStyle,
+      credentials: credential
+        ? { accessKeyId: credential.user, secretAccessKey: credential.secret, sessionToken: credential.sessionToken }
+        : undefined,
+      profile,
+      // Retries are ours (bounded, Retry-After aware, resuming); the SDK's would nest inside them.
+      maxAttempts: 1,
+      // S3-compatible servers often lack the newer streaming checksum trailers.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        httpAgent: new http.Agent(agentOptions),
+        httpsAgent: new https.Agent(agentOptions),
+        connectionTimeout: 10_000,
+        requestTimeout: 120_000,
+      },
+    });
+    return new S3Store(sdk, client, s);
+  }
+
+  private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
+    return withRetry(op, {
+      policy: { ...DEFAULT_RETRY_POLICY, retries: this.settings.retries },
+      classify: classifyS3Error,
+      signal: ctx.signal,
+      onRetry: ({ attempt, error }) => {
+        void ctx.annex.debug(`retrying ${what} after attempt ${attempt}: ${describeS3Error(error, what, this.settings)}`);
+      },
+    });
+  }
+
+  private get bucket(): string {
+    return this.settings.bucket;
+  }
+
+  /** Checks the bucket exists (creating it when allowed). */
+  async ensureBucket(ctx: RequestContext): Promise<'exists' | 'created'> {
+    const { HeadBucketCommand, CreateBucketCommand } = this.sdk;
+    try {
+      await this.retry('check bucket', ctx, () =>
+        this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: ctx.signal }),
+      );
+      return 'exists';
+    } catch (err) {
+      if (httpStatus(err) !== 404) throw err;
+      if (!this.settings.createBucket) {
+        throw new RemoteError(
+          `bucket "${this.bucket}" does not exist; create it first, or leave createbucket=yes (the default)`,
+        );
+      }
+    }
+    const region = this.settings.region;
+    await this.retry('create bucket', ctx, () =>
+      this.client.send(
+        new CreateBucketCommand({
+          Bucket: this.bucket,
+          // AWS wants the region spelled out except for us-east-1.
+          CreateBucketConfiguration:
+            this.settings.endpoint === undefined && region !== 'us-east-1'
+              ? { LocationConstraint: region as never }
+              : undefined,
+        }),
+        { abortSignal: ctx.signal },
+      ),
+    );
+    return 'created';
+  }
+
+  /** Uploads a file to `objectKey`; the object becomes visible only when complete. */
+  async put(objectKey: string, file: LocalPath, t: TransferContext): Promise<void> {
+    const size = await fileSize(file);
+    if (size >= this.settings.multipartThreshold) {
+      await this.putMultipart(objectKey, file, size, t);
+      return;
+    }
+    const { PutObjectCommand } = this.sdk;
+    await this.retry('store', t, async () => {
+      let sent = 0;
+      const body = size === 0 ? '' : countedRange(file, 0, size, (n) => t.progress.set((sent += n)));
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          Body: body,
+          ContentLength: size,
+          StorageClass: this.settings.storageClass as never,
+        }),
+        { abortSignal: t.signal },
+      );
+    });
+  }
+
+  private async putMultipart(objectKey: string, file: LocalPath, size: number, t: TransferContext): Promise<void> {
+    const { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand } = this.sdk;
+    const partSize = Math.max(this.settings.partSize, Math.ceil(size / MAX_PARTS));
+    const partCount = Math.ceil(size / partSize);
+    const created = await this.retry('start multipart upload', t, () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          StorageClass: this.settings.storageClass as never,
+        }),
+        { abortSignal: t.signal },
+      ),
+    );
+    const uploadId = created.UploadId;
+    if (!uploadId) throw new RemoteError('the S3 server returned no upload id for a multipart upload');
+    void t.annex.debug(`multipart upload of ${formatSize(size)} in ${partCount} parts of ${formatSize(partSize)}`);
+
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(t.signal.reason);
+    t.signal.addEventListener('abort', onAbort, { once: true });
+    const partDone = new Array<number>(partCount).fill(0);
+    const etags = new Array<string>(partCount);
+    let sentTotal = 0;
+    let next = 0;
+    let failure: unknown;
+    const partCtx: RequestContext = { annex: t.annex, signal: stop.signal };
+
+    const worker = async (): Promise<void> => {
+      while (next < partCount && failure === undefined) {
+        const i = next++;
+        const start = i * partSize;
+        const end = Math.min(size, start + partSize);
+        try {
+          const res = await this.retry(`store part ${i + 1}/${partCount}`, partCtx, () => {
+            sentTotal -= partDone[i] as number;
+            partDone[i] = 0;
+            const body = countedRange(file, start, end, (n) => {
+              partDone[i] = (partDone[i] as number) + n;
+              sentTotal += n;
+              t.progress.set(sentTotal);
+            });
+            return this.client.send(
+              new UploadPartCommand({
+                Bucket: this.bucket,
+                Key: objectKey,
+                UploadId: uploadId,
+                PartNumber: i + 1,
+                Body: body,
+                ContentLength: end - start,
+              }),
+              { abortSignal: stop.signal },
+            );
+          });
+          if (!res.ETag) throw new RemoteError(`the S3 server returned no ETag for part ${i + 1}`);
+          etags[i] = res.ETag;
+        } catch (err) {
+          failure ??= err;
+          stop.abort(err);
+        }
+      }
+    };
+
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, partCount) }, worker));
+      if (failure !== undefined) throw failure;
+      await this.retry('complete multipart upload', t, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: objectKey,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+          }),
+          { abortSignal: t.signal },
+        ),
+      );
+    } catch (err) {
+      await this.abortMultipart(objectKey, uploadId, t);
+      throw err;
+    } finally {
+      t.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Best effort: parts of an abandoned upload cost storage until aborted. */
+  private async abortMultipart(objectKey: string, uploadId: string, t: TransferContext): Promise<void> {
+    const { AbortMultipartUploadCommand } = this.sdk;
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }),
+        { abortSignal: AbortSignal.timeout(10_000) },
+      );
+    } catch (err) {
+      void t.annex.debug(`could not abort multipart upload ${uploadId}: ${describeS3Error(err, 'abort', this.settings)}`);
+    }
+  }
+
+  /**
+   * Downloads `objectKey` into `file`. A partial file from an earlier attempt
+   * is resumed with a Range request; a cut connection resumes the same way.
+   */
+  async get(objectKey: string, file: LocalPath, t: TransferContext): Promise<void> {
+    const { GetObjectCommand } = this.sdk;
+    await this.retry('retrieve', t, async () => {
+      let offset = await partialSize(file);
+      t.progress.set(offset);
+      const request = (range?: string): Promise<GetObjectCommandOutput> =>
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: range }), {
+          abortSignal: t.signal,
+        });
+      let res: GetObjectCommandOutput;
+      try {
+        res = await request(offset > 0 ? `bytes=${offset}-` : undefined);
+      } catch (err) {
+        if (httpStatus(err) !== 416) throw err;
+        // Nothing past our offset: either the file is already complete, or it is longer than the object.
+        const total = await this.size(objectKey, t);
+        if (total === offset) return;
+        offset = 0;
+        res = await request();
+      }
+      const range = parseContentRange(res.ContentRange);
+      const start = range ? range.start : 0;
+      const total = range ? range.total : res.ContentLength;
+      let got = 0;
+      await writeFrom(file, start, res.Body as Readable, (n) => t.progress.set(start + (got += n)), t.signal);
+      if (total !== undefined && start + got !== total) throw new IncompleteTransferError(total, start + got);
+    });
+  }
+
+  /** Object size, or undefined when absent. */
+  async size(objectKey: string, ctx: RequestContext): Promise<number | undefined> {
+    const { HeadObjectCommand } = this.sdk;
+    try {
+      const res = await this.retry('check presence', ctx, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: ctx.signal }),
+      );
+      return res.ContentLength ?? 0;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async exists(objectKey: string, ctx: RequestContext): Promise<boolean> {
+    return (await this.size(objectKey, ctx)) !== undefined;
+  }
+
+  /** Deletes an object; deleting an absent one succeeds. */
+  async delete(objectKey: string, ctx: RequestContext): Promise<void> {
+    const { DeleteObjectCommand } = this.sdk;
+    try {
+      await this.retry('remove', ctx, () =>
+        this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: ctx.signal }),
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** Server-side copy (S3 limits a single copy to 5 GiB). */
+  async copy(fromKey: string, toKey: string, ctx: RequestContext): Promise<void> {
+    const { CopyObjectCommand } = this.sdk;
+    const source = `${this.bucket}/${fromKey.split('/').map(encodeURIComponent).join('/')}`;
+    await this.retry('copy', ctx, () =>
+      this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: source }), {
+        abortSignal: ctx.signal,
+      }),
+    );
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
