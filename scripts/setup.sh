@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian/Ubuntu machine with Node.js >= 20 needs, idempotent and quick when done:
+# system packages (as root, or via sudo), npm dependencies from package-lock.json, and the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command → Debian package
+declare -A PACKAGES=(
+  [git]=git
+  [git-annex]=git-annex
+  [gpg]=gnupg          # git-annex's encryption=shared needs it
+  [curl]=curl          # benchmarks compare against a raw upload
+)
+missing=()
+for cmd in "${!PACKAGES[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
+done
+if ((${#missing[@]})); then
+  echo "annexd setup: installing ${missing[*]}" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
+    echo "annexd setup: please install these Debian packages first: ${missing[*]}" >&2
+    exit 1
+  fi
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies: reinstalled exactly from the lock file whenever it changes.
+stamp=node_modules/.annexd-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+npm run --silent build

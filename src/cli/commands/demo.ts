@@ -1,0 +1,48 @@
+import { parseArgs } from 'node:util';
+import { runDemo } from '../../demo/run-demo.js';
+import { UsageError, type Command } from '../command.js';
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'store, drop, retrieve and verify data through annexd-s3 on an embedded S3 server',
+  help: `Usage: annexd demo [--keep] [--big-mib N] [--small-files N]
+
+Runs the whole S3 path with no account and no external service: creates a
+scratch git-annex repository, starts an S3-compatible server (s3rver) on
+127.0.0.1, sets up an annexd-s3 special remote, then copies, drops, gets back
+and verifies the data, showing git-annex's output as it goes.
+
+Needs git and git-annex on PATH.
+
+Options:
+  --keep            keep the scratch directory (its path is printed)
+  --big-mib N       size of the large file in MiB (default 96: uploaded in parallel parts)
+  --small-files N   number of small files (default 20)
+`,
+  async run(args) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args,
+        options: {
+          keep: { type: 'boolean', default: false },
+          'big-mib': { type: 'string', default: '96' },
+          'small-files': { type: 'string', default: '20' },
+        },
+        strict: true,
+      }));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const count = (name: string, v: string, max: number): number => {
+      if (!/^\d+$/.test(v) || Number(v) > max) throw new UsageError(`--${name} must be a whole number up to ${max}`);
+      return Number(v);
+    };
+    return runDemo({
+      keep: values.keep,
+      bigFileMiB: count('big-mib', values['big-mib'], 4096),
+      smallFiles: count('small-files', values['small-files'], 10_000),
+      out: (line) => process.stdout.write(line + '\n'),
+    });
+  },
+};

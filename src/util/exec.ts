@@ -1,0 +1,32 @@
+/** Runs a program without blocking the event loop (an embedded server may be serving it). */
+import { spawn, type StdioOptions } from 'node:child_process';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** 'inherit' shows the program's output (and progress) live; default captures it. */
+  stdio?: 'inherit' | 'pipe';
+  input?: string;
+}
+
+export function exec(command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const stdio: StdioOptions = options.stdio === 'inherit' ? ['ignore', 'inherit', 'inherit'] : ['pipe', 'pipe', 'pipe'];
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'ENOENT' ? new Error(`${command} is not installed (or not on PATH)`) : err);
+    });
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+    if (child.stdin) child.stdin.end(options.input ?? '');
+  });
+}
