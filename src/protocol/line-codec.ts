@@ -4,10 +4,15 @@ const NEWLINE = 0x0a;
 
 /**
  * Splits a byte stream into lines on 0x0A only, yielding each line as a wire
- * string (latin1, lossless). A final line without a newline is still yielded:
- * git-annex never sends one, but a truncated transcript should not vanish.
+ * string (latin1, lossless). A final fragment without a newline is a truncated
+ * message (git-annex ends every line), so it is not yielded: acting on it could
+ * name the wrong key ("REMOVE K-C12" cut to "REMOVE K-C1"). It goes to
+ * `onTruncated` instead, so it does not vanish unnoticed.
  */
-export async function* readLines(input: Readable): AsyncGenerator<string> {
+export async function* readLines(
+  input: Readable,
+  onTruncated?: (fragment: string) => void,
+): AsyncGenerator<string> {
   let pending: Buffer[] = [];
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
@@ -22,7 +27,7 @@ export async function* readLines(input: Readable): AsyncGenerator<string> {
     }
     if (buf.length) pending.push(Buffer.from(buf));
   }
-  if (pending.length) yield Buffer.concat(pending).toString('latin1');
+  if (pending.length) onTruncated?.(Buffer.concat(pending).toString('latin1'));
 }
 
 /**

@@ -54,7 +54,9 @@ export class Session {
   async run(): Promise<void> {
     await this.writer.write(`VERSION ${this.options.version ?? 2}`);
     try {
-      for await (const line of readLines(this.options.input)) {
+      // The fragment is not logged: it may be a CREDS answer.
+      const truncated = (f: string): void => this.log(`annexd: stdin closed mid-line; ignoring ${f.length} bytes`);
+      for await (const line of readLines(this.options.input, truncated)) {
         if (!this.route(line)) break;
       }
     } finally {
@@ -114,7 +116,13 @@ export class Session {
   private job(id: number | undefined): Job {
     let job = this.jobs.get(id);
     if (!job) {
-      job = new Job(id, (l) => this.writer.write(l), (j, l) => this.handle(j, l));
+      // After EOF git-annex expects silence (a late reply would be read by no one, or
+      // misread): handlers still finishing during shutdown must not write.
+      job = new Job(
+        id,
+        (l) => (this.abort.signal.aborted ? Promise.resolve() : this.writer.write(l)),
+        (j, l) => this.handle(j, l),
+      );
       this.jobs.set(id, job);
     }
     return job;
@@ -314,8 +322,9 @@ export class Session {
         return textToWire(`CHECKURL-CONTENTS ${res.size ?? 'UNKNOWN'} ${oneLine(res.filename ?? '')}`.trimEnd());
       }
       const fields = res.entries.map((e) => {
-        if (/\s/.test(e.url) || /\s/.test(e.filename)) {
-          throw new RemoteError('CHECKURL-MULTI cannot carry URLs or file names containing spaces');
+        // git-annex splits the list on runs of spaces: an empty field would shift every later entry.
+        if (!e.url || !e.filename || /\s/.test(e.url) || /\s/.test(e.filename)) {
+          throw new RemoteError('CHECKURL-MULTI cannot carry URLs or file names that are empty or contain spaces');
         }
         return `${e.url} ${e.size ?? 'UNKNOWN'} ${e.filename}`;
       });

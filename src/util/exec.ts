@@ -27,6 +27,10 @@ export function exec(command: string, args: string[], options: ExecOptions = {})
       reject(err.code === 'ENOENT' ? new Error(`${command} is not installed (or not on PATH)`) : err);
     });
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-    if (child.stdin) child.stdin.end(options.input ?? '');
+    if (child.stdin) {
+      // A program that exits without reading its input must not crash us with EPIPE.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input ?? '');
+    }
   });
 }

@@ -95,8 +95,8 @@ export async function initS3Remote(
   s3: TestS3,
   name: string,
   params: string[] = [],
+  bucket = s3.bucket(name),
 ): Promise<string> {
-  const bucket = s3.bucket(name);
   await repo.okEnv(
     s3.credsEnv,
     'git',

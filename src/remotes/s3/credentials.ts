@@ -1,12 +1,16 @@
-/** The S3 credential chain: environment, then what git-annex stored at initremote, then an AWS profile. */
+/**
+ * The S3 credential chain: environment, then the pair remembered at initremote
+ * (local file; git-annex's creds only with embedcreds=yes), then an AWS profile.
+ */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { findCredential, fromEnvironment, fromGitAnnex, type Credential } from '../core/credentials.js';
+import { fromLocalFile } from '../core/local-creds.js';
 
-/** The SETCREDS/GETCREDS setting name under which git-annex keeps our key pair. */
+/** Name of the remembered key pair (local file, or git-annex's creds with embedcreds=yes). */
 export const CREDS_SETTING = 'annexd-s3';
 
 export type S3Auth = { credential: Credential } | { profile: string | undefined };
@@ -21,7 +25,11 @@ function awsProfileAvailable(env: NodeJS.ProcessEnv): boolean {
 
 export async function resolveS3Auth(ctx: RequestContext, env: NodeJS.ProcessEnv = process.env): Promise<S3Auth> {
   const credential = await findCredential(
-    [fromEnvironment('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', env), fromGitAnnex(CREDS_SETTING)],
+    [
+      fromEnvironment('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', env),
+      fromLocalFile(CREDS_SETTING),
+      fromGitAnnex(CREDS_SETTING),
+    ],
     ctx,
   );
   if (credential) return { credential };

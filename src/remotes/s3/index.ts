@@ -11,6 +11,8 @@ import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './confi
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
 import { S3Store } from './store.js';
+import type { Credential } from '../core/credentials.js';
+import { saveLocalFile } from '../core/local-creds.js';
 
 function encodePath(objectKey: string): string {
   return objectKey.split('/').map(encodeURIComponent).join('/');
@@ -111,6 +113,23 @@ class S3Backend implements Backend {
 }
 
 /** Resolves credentials and opens a client; `auth` is passed when the caller already has it. */
+/**
+ * Keeps the key pair for later runs: in an owner-only local file, or, when the
+ * user asked for embedcreds=yes, in git-annex's own store (which puts it in the
+ * git-annex branch, encrypted only with gpg encryption, and shows it in --debug).
+ */
+async function rememberCredential(ctx: RequestContext, credential: Credential): Promise<void> {
+  if (credential.sessionToken) {
+    await ctx.annex.info('temporary credentials (AWS_SESSION_TOKEN) are not remembered; set them again for each use');
+    return;
+  }
+  if ((await ctx.annex.getConfig('embedcreds')).toLowerCase() === 'yes') {
+    await ctx.annex.setCreds(CREDS_SETTING, credential.user, credential.secret);
+  } else {
+    await saveLocalFile(ctx, CREDS_SETTING, credential);
+  }
+}
+
 async function connect(s: S3Settings, ctx: RequestContext, auth?: S3Auth): Promise<S3Store> {
   const a = auth ?? (await resolveS3Auth(ctx));
   return 'credential' in a ? S3Store.connect(s, a.credential) : S3Store.connect(s, undefined, a.profile);
@@ -124,10 +143,9 @@ export const s3Definition: BackendDefinition<typeof s3Schema> = {
   async initRemote(config, ctx) {
     const s = s3Settings(config);
     const auth = await resolveS3Auth(ctx);
-    // Like git-annex's own S3 remote: remember environment credentials locally
-    // (in .git/annex/creds, not in the git-annex branch unless embedcreds=yes).
+    // Like git-annex's own S3 remote, remember credentials given in the environment.
     if ('credential' in auth && auth.credential.source.startsWith('environment')) {
-      await ctx.annex.setCreds(CREDS_SETTING, auth.credential.user, auth.credential.secret);
+      await rememberCredential(ctx, auth.credential);
     }
     const store = await connect(s, ctx, auth);
     try {

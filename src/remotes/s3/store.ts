@@ -108,6 +108,7 @@ export class S3Store {
       );
       return 'exists';
     } catch (err) {
+      if (httpStatus(err) === 403) throw await this.explainForbidden(err, ctx);
       if (httpStatus(err) !== 404) throw err;
       if (!this.settings.createBucket) {
         throw new RemoteError(
@@ -130,6 +131,21 @@ export class S3Store {
       ),
     );
     return 'created';
+  }
+
+  /**
+   * A HEAD answer has no body, so a 403 does not say whether the key id, the
+   * signature or the permissions are wrong. A listing request does; its error
+   * replaces the bare 403 when it has one.
+   */
+  private async explainForbidden(err: unknown, ctx: RequestContext): Promise<unknown> {
+    const { ListObjectsV2Command } = this.sdk;
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), { abortSignal: ctx.signal });
+      return err;
+    } catch (detailed) {
+      return httpStatus(detailed) === 403 ? detailed : err;
+    }
   }
 
   /** Uploads a file to `objectKey`; the object becomes visible only when complete. */
