@@ -31,6 +31,7 @@ export interface Hooks {
   checkPresent?: SpecialRemote['checkPresent'];
   remove?: SpecialRemote['remove'];
   exportStore?: ExportHandler['store'];
+  exportRemoveDirectory?: ExportHandler['removeDirectory'];
 }
 
 export class FakeRemote implements SpecialRemote {
@@ -124,9 +125,9 @@ export class FakeRemote implements SpecialRemote {
         this.record('exportRemove', name, key);
         tree.delete(id(name));
       },
-      removeDirectory: async (dir) => {
+      removeDirectory: async (dir, ctx) => {
         this.record('exportRemoveDirectory', dir);
-        if (dir.text === 'forbidden') throw new RemoteError('permission denied');
+        if (this.hooks.exportRemoveDirectory) return this.hooks.exportRemoveDirectory(dir, ctx);
         const prefix = `${id(dir)}/`;
         for (const name of [...tree.keys()]) if (name.startsWith(prefix)) tree.delete(name);
       },

@@ -18,11 +18,13 @@ export class Transcript {
   readonly output = new PassThrough();
   /** What the session wrote to its log (stderr in production). */
   readonly logs: string[] = [];
-  /** Resolves when Session.run() does; never rejects (the error is kept instead). */
+  /** Every line the session wrote, consumed or not, in order. */
+  readonly received: Buffer[] = [];
+  /** Resolves when Session.run() does; never rejects (close() rethrows the error). */
   readonly done: Promise<void>;
-  runError: unknown;
+  private runError: unknown;
   private finished = false;
-
+  /** Lines not yet consumed by nextBytes(). */
   private readonly lines: Buffer[] = [];
   private partial: Buffer = Buffer.alloc(0);
   private wake: (() => void) | undefined;
@@ -53,7 +55,9 @@ export class Transcript {
     let buf = Buffer.concat([this.partial, chunk]);
     let nl = buf.indexOf(0x0a);
     while (nl !== -1) {
-      this.lines.push(buf.subarray(0, nl));
+      const line = buf.subarray(0, nl);
+      this.lines.push(line);
+      this.received.push(line);
       buf = buf.subarray(nl + 1);
       nl = buf.indexOf(0x0a);
     }
@@ -143,4 +147,12 @@ export class Transcript {
     }
     if (this.runError !== undefined) throw this.runError;
   }
+}
+
+/** A transcript past the handshake, with `offered` as git-annex's EXTENSIONS offer. */
+export async function started(remote: SpecialRemote, offered = '', options: TranscriptOptions = {}): Promise<Transcript> {
+  const t = new Transcript(remote, options);
+  const reply = await t.handshake(offered);
+  expect(reply.startsWith('EXTENSIONS')).toBe(true);
+  return t;
 }

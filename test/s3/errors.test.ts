@@ -1,22 +1,14 @@
 /** Bad input gets one clear line naming the fix, and nothing is reported present that is not. */
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AnnexRepo } from '../support/annex.js';
+import { initS3Remote, startTestS3, useS3Suite } from '../support/s3.js';
 
-let sandbox: Sandbox;
-let s3: TestS3;
+const suite = useS3Suite();
 let repo: AnnexRepo;
 
 beforeAll(async () => {
-  sandbox = await createSandbox();
-  s3 = await startTestS3(sandbox.dir);
-  repo = await AnnexRepo.create(sandbox);
-});
-
-afterAll(async () => {
-  await s3?.stop();
-  await sandbox?.cleanup();
+  repo = await AnnexRepo.create(suite.sandbox);
 });
 
 /** A port on 127.0.0.1 with nothing listening. */
@@ -38,59 +30,59 @@ const base = ['type=external', 'externaltype=annexd-s3', 'encryption=none'];
 
 describe('initremote validation', () => {
   it('names the missing bucket setting', async () => {
-    const out = await initremoteFails(s3.credsEnv, 'nobucket', ...base, `endpoint=${s3.endpoint}`);
+    const out = await initremoteFails(suite.s3.credsEnv, 'nobucket', ...base, `endpoint=${suite.s3.endpoint}`);
     expect(out).toMatch(/bucket= is required, e\.g\. bucket=my-annex/);
   });
 
   it('rejects an endpoint that is not http(s)', async () => {
-    const out = await initremoteFails(s3.credsEnv, 'ftp', ...base, 'bucket=b1', 'endpoint=ftp://127.0.0.1/x');
+    const out = await initremoteFails(suite.s3.credsEnv, 'ftp', ...base, 'bucket=b1', 'endpoint=ftp://127.0.0.1/x');
     expect(out).toMatch(/endpoint= must be an http:\/\/ or https:\/\/ URL, not ftp:/);
   });
 
   it('rejects credentials embedded in the endpoint URL', async () => {
-    const out = await initremoteFails(s3.credsEnv, 'userinfo', ...base, 'bucket=b1', 'endpoint=http://me:pw@127.0.0.1:1');
+    const out = await initremoteFails(suite.s3.credsEnv, 'userinfo', ...base, 'bucket=b1', 'endpoint=http://me:pw@127.0.0.1:1');
     expect(out).toMatch(/endpoint= must not contain a user name or password/);
   });
 
   it('rejects a bad size and a bad number', async () => {
-    expect(await initremoteFails(s3.credsEnv, 'badsize', ...base, 'bucket=b1', 'partsize=lots')).toMatch(/partsize= is not a size: "lots"/);
-    expect(await initremoteFails(s3.credsEnv, 'smallpart', ...base, 'bucket=b1', 'partsize=1MiB')).toMatch(/partsize= must be at least 5242880 bytes/);
-    expect(await initremoteFails(s3.credsEnv, 'badconc', ...base, 'bucket=b1', 'concurrency=0')).toMatch(/concurrency= must be between 1 and 32/);
+    expect(await initremoteFails(suite.s3.credsEnv, 'badsize', ...base, 'bucket=b1', 'partsize=lots')).toMatch(/partsize= is not a size: "lots"/);
+    expect(await initremoteFails(suite.s3.credsEnv, 'smallpart', ...base, 'bucket=b1', 'partsize=1MiB')).toMatch(/partsize= must be at least 5242880 bytes/);
+    expect(await initremoteFails(suite.s3.credsEnv, 'badconc', ...base, 'bucket=b1', 'concurrency=0')).toMatch(/concurrency= must be between 1 and 32/);
   });
 
   it('lets git-annex refuse unknown settings (LISTCONFIGS) and lists ours in --whatelse', async () => {
-    const out = await initremoteFails(s3.credsEnv, 'typo', ...base, 'bucket=b1', 'bukket=x');
+    const out = await initremoteFails(suite.s3.credsEnv, 'typo', ...base, 'bucket=b1', 'bukket=x');
     expect(out).toMatch(/Unexpected parameters: bukket/);
-    const r = await repo.run('git', ['annex', 'initremote', 'whatelse', ...base, '--whatelse'], s3.credsEnv);
+    const r = await repo.run('git', ['annex', 'initremote', 'whatelse', ...base, '--whatelse'], suite.s3.credsEnv);
     for (const key of ['bucket', 'endpoint', 'prefix', 'publicurl', 'partsize', 'concurrency']) expect(r.stdout).toMatch(new RegExp(`^${key}\\b`, 'm'));
   });
 
   it('says how to provide credentials when there are none', async () => {
-    const out = await initremoteFails({ AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' }, 'nocreds', ...base, 'bucket=b1', `endpoint=${s3.endpoint}`);
+    const out = await initremoteFails({ AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' }, 'nocreds', ...base, 'bucket=b1', `endpoint=${suite.s3.endpoint}`);
     expect(out).toMatch(/no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
   });
 
   it('names an unreachable endpoint', async () => {
     const port = await closedPort();
-    const out = await initremoteFails(s3.credsEnv, 'down', ...base, 'bucket=b1', `endpoint=http://127.0.0.1:${port}`, 'retries=1');
+    const out = await initremoteFails(suite.s3.credsEnv, 'down', ...base, 'bucket=b1', `endpoint=http://127.0.0.1:${port}`, 'retries=1');
     expect(out).toMatch(new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}: connection refused`));
   });
 
   it('names an access key id the server does not know', async () => {
-    const out = await initremoteFails({ AWS_ACCESS_KEY_ID: 'NOSUCHKEYID', AWS_SECRET_ACCESS_KEY: 'whatever-secret' }, 'wrongkey', ...base, 'bucket=b1', `endpoint=${s3.endpoint}`);
+    const out = await initremoteFails({ AWS_ACCESS_KEY_ID: 'NOSUCHKEYID', AWS_SECRET_ACCESS_KEY: 'whatever-secret' }, 'wrongkey', ...base, 'bucket=b1', `endpoint=${suite.s3.endpoint}`);
     expect(out).toMatch(/the S3 server does not know this access key id: check AWS_ACCESS_KEY_ID/);
   });
 
   it('refuses a missing bucket when createbucket=no', async () => {
-    const out = await initremoteFails(s3.credsEnv, 'nocreate', ...base, `bucket=${s3.bucket('absent')}`, `endpoint=${s3.endpoint}`, 'createbucket=no');
+    const out = await initremoteFails(suite.s3.credsEnv, 'nocreate', ...base, `bucket=${suite.s3.bucket('absent')}`, `endpoint=${suite.s3.endpoint}`, 'createbucket=no');
     expect(out).toMatch(/does not exist; create it first, or leave createbucket=yes/);
   });
 });
 
 describe('failures during transfers', () => {
   it('a server that goes away fails the copy clearly and records nothing', async () => {
-    const other = await startTestS3(`${sandbox.dir}/second`);
-    const r2 = await AnnexRepo.create(sandbox, 'flaky');
+    const other = await startTestS3(`${suite.sandbox.dir}/second`);
+    const r2 = await AnnexRepo.create(suite.sandbox, 'flaky');
     await initS3Remote(r2, other, 'flaky', ['retries=1']);
     await r2.write('data.bin', 'some content\n');
     await r2.commitAll();
@@ -103,8 +95,8 @@ describe('failures during transfers', () => {
   });
 
   it('checkpresent against an unreachable server is an error, not "absent"', async () => {
-    const other = await startTestS3(`${sandbox.dir}/third`);
-    const r3 = await AnnexRepo.create(sandbox, 'gone');
+    const other = await startTestS3(`${suite.sandbox.dir}/third`);
+    const r3 = await AnnexRepo.create(suite.sandbox, 'gone');
     await initS3Remote(r3, other, 'gone', ['retries=0']);
     await r3.write('kept.bin', 'precious\n');
     await r3.commitAll();

@@ -5,27 +5,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
+import { describe, expect, it } from 'vitest';
+import { AnnexRepo } from '../support/annex.js';
+import { initS3Remote, useS3Suite } from '../support/s3.js';
 
-let sandbox: Sandbox;
-let s3: TestS3;
-
-beforeAll(async () => {
-  sandbox = await createSandbox();
-  s3 = await startTestS3(sandbox.dir);
-});
-
-afterAll(async () => {
-  await s3?.stop();
-  await sandbox?.cleanup();
-});
+const suite = useS3Suite();
 
 describe('exporttree=yes', () => {
   it('exports a tree, follows renames and removals, and gets files back from the export', async () => {
-    const repo = await AnnexRepo.create(sandbox, 'exporter');
-    const bucket = await initS3Remote(repo, s3, 'tree', ['exporttree=yes', 'prefix=site/']);
+    const repo = await AnnexRepo.create(suite.sandbox, 'exporter');
+    const bucket = await initS3Remote(repo, suite.s3, 'tree', ['exporttree=yes', 'prefix=site/']);
     const content = {
       'README.md': Buffer.from('# dataset\n'),
       'raw/sub 1/scan ü.bin': randomBytes(50_000),
@@ -35,7 +24,7 @@ describe('exporttree=yes', () => {
     for (const [name, c] of Object.entries(content)) await repo.write(name, c);
     await repo.commitAll();
     await repo.ok('git', 'annex', 'export', 'main', '--to', 'tree');
-    expect(await s3.list(bucket)).toEqual([
+    expect(await suite.s3.list(bucket)).toEqual([
       'site/README.md',
       'site/derived/table.csv',
       'site/raw/sub 1/notes.txt',
@@ -50,7 +39,7 @@ describe('exporttree=yes', () => {
     await repo.ok('git', 'add', '-A');
     await repo.ok('git', 'commit', '-q', '-m', 'reshape');
     await repo.ok('git', 'annex', 'export', 'main', '--to', 'tree');
-    expect(await s3.list(bucket)).toEqual(['site/README-renamed.md', 'site/raw/sub 1/notes.txt', 'site/raw/sub 1/scan ü.bin']);
+    expect(await suite.s3.list(bucket)).toEqual(['site/README-renamed.md', 'site/raw/sub 1/notes.txt', 'site/raw/sub 1/scan ü.bin']);
 
     // Drop local copies and get them back from the export.
     await repo.ok('git', 'annex', 'drop', '--force', 'README-renamed.md', 'raw');
@@ -64,16 +53,16 @@ describe('exporttree=yes', () => {
     await repo.ok('git', 'rm', '-q', '-r', '.');
     await repo.ok('git', 'commit', '-q', '-m', 'empty');
     await repo.ok('git', 'annex', 'export', 'main', '--to', 'tree');
-    expect(await s3.list(bucket)).toEqual([]);
+    expect(await suite.s3.list(bucket)).toEqual([]);
   });
 });
 
 describe('publicurl and readonly clones', () => {
   it('records public URLs so a clone with readonly=true downloads over plain HTTP', async () => {
-    const repo = await AnnexRepo.create(sandbox, 'publisher');
-    const bucket = s3.bucket('public');
-    const publicurl = `${s3.endpoint}/${bucket}`;
-    await initS3Remote(repo, s3, 'pub', [`publicurl=${publicurl}`], bucket);
+    const repo = await AnnexRepo.create(suite.sandbox, 'publisher');
+    const bucket = suite.s3.bucket('public');
+    const publicurl = `${suite.s3.endpoint}/${bucket}`;
+    await initS3Remote(repo, suite.s3, 'pub', [`publicurl=${publicurl}`], bucket);
     await repo.write('shared/data.txt', 'open data\n');
     await repo.commitAll();
     await repo.ok('git', 'annex', 'copy', '--to', 'pub', '.');
@@ -85,7 +74,7 @@ describe('publicurl and readonly clones', () => {
     expect(info.stdout).toMatch(/public url: http:\/\/127\.0\.0\.1/);
 
     // A clone without credentials or annexd on PATH still gets the content.
-    const clone = await AnnexRepo.clone(sandbox, repo, 'reader');
+    const clone = await AnnexRepo.clone(suite.sandbox, repo, 'reader');
     await clone.ok('git', 'annex', 'enableremote', 'pub', 'readonly=true');
     const r = await clone.run('git', ['annex', 'get', 'shared/data.txt'], { PATH: '/usr/bin:/bin' });
     expect(r.code, r.stdout + r.stderr).toBe(0);

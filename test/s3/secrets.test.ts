@@ -7,24 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
+import { describe, expect, it } from 'vitest';
+import { AnnexRepo } from '../support/annex.js';
+import { initS3Remote, useS3Suite } from '../support/s3.js';
 
 const SENTINEL = `sentinel-${randomBytes(12).toString('hex')}`;
 
-let sandbox: Sandbox;
-let s3: TestS3;
-
-beforeAll(async () => {
-  sandbox = await createSandbox();
-  s3 = await startTestS3(sandbox.dir, SENTINEL);
-});
-
-afterAll(async () => {
-  await s3?.stop();
-  await sandbox?.cleanup();
-});
+const suite = useS3Suite(SENTINEL);
 
 /** Command lines of every annexd remote process running now. */
 async function remoteCmdlines(): Promise<string[]> {
@@ -39,13 +28,13 @@ async function remoteCmdlines(): Promise<string[]> {
 
 describe('secrets', () => {
   it('never shows the S3 secret key', async () => {
-    expect(s3.secretAccessKey).toBe(SENTINEL);
-    const repo = await AnnexRepo.create(sandbox, 'leaks');
+    expect(suite.s3.secretAccessKey).toBe(SENTINEL);
+    const repo = await AnnexRepo.create(suite.sandbox, 'leaks');
     const outputs: string[] = [];
     const collect = (r: { stdout: string; stderr: string }): void => void outputs.push(r.stdout, r.stderr);
 
-    collect(await repo.okEnv(s3.credsEnv, 'git', 'annex', '--debug', 'initremote', 'leaky', 'type=external',
-      'externaltype=annexd-s3', 'encryption=none', `bucket=${s3.bucket('leaky')}`, `endpoint=${s3.endpoint}`));
+    collect(await repo.okEnv(suite.s3.credsEnv, 'git', 'annex', '--debug', 'initremote', 'leaky', 'type=external',
+      'externaltype=annexd-s3', 'encryption=none', `bucket=${suite.s3.bucket('leaky')}`, `endpoint=${suite.s3.endpoint}`));
     await repo.write('a.bin', randomBytes(70_000));
     await repo.write('b.txt', 'b\n');
     await repo.commitAll();

@@ -1,26 +1,18 @@
 /** git-annex's own conformance suite against annexd-s3 on a real S3-compatible server. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AnnexRepo } from '../support/annex.js';
+import { initS3Remote, useS3Suite } from '../support/s3.js';
 
-let sandbox: Sandbox;
-let s3: TestS3;
+const suite = useS3Suite();
 let repo: AnnexRepo;
 
 beforeAll(async () => {
-  sandbox = await createSandbox();
-  s3 = await startTestS3(sandbox.dir);
-  repo = await AnnexRepo.create(sandbox);
-});
-
-afterAll(async () => {
-  await s3?.stop();
-  await sandbox?.cleanup();
+  repo = await AnnexRepo.create(suite.sandbox);
 });
 
 describe('git annex testremote', () => {
   it('passes all 125 --fast checks (plain and encryption=shared variants)', async () => {
-    await initS3Remote(repo, s3, 'conform');
+    await initS3Remote(repo, suite.s3, 'conform');
     // No AWS_* variables here: the remote must use what initremote stored.
     const r = await repo.annex('testremote', 'conform', '--fast');
     const out = r.stdout + r.stderr;
@@ -31,7 +23,7 @@ describe('git annex testremote', () => {
   it('passes with a prefix and multipart uploads of every test key', async () => {
     // partsize at its minimum and a threshold below testremote's 1 MiB keys would not
     // be allowed (S3 needs 5 MiB parts), so use --size to make keys cross the threshold.
-    await initS3Remote(repo, s3, 'conformmp', ['prefix=annex/objects/', 'partsize=5MiB', 'multipartthreshold=5MiB']);
+    await initS3Remote(repo, suite.s3, 'conformmp', ['prefix=annex/objects/', 'partsize=5MiB', 'multipartthreshold=5MiB']);
     const r = await repo.annex('testremote', 'conformmp', '--fast', '--size=6MiB');
     const out = r.stdout + r.stderr;
     expect(out, out).toMatch(/All 125 tests passed/);

@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll } from 'vitest';
+import { createSandbox, type Sandbox } from './annex.js';
 import { REPO_ROOT, requireBuild } from './tools.js';
 
 export interface TestS3 {
@@ -111,4 +113,23 @@ export async function initS3Remote(
     ...params,
   );
   return bucket;
+}
+
+export interface S3Suite {
+  readonly sandbox: Sandbox;
+  readonly s3: TestS3;
+}
+
+/** Registers beforeAll/afterAll that give a test file its own sandbox and S3 server. */
+export function useS3Suite(secret?: string): S3Suite {
+  const suite = {} as { sandbox: Sandbox; s3: TestS3 };
+  beforeAll(async () => {
+    suite.sandbox = await createSandbox();
+    suite.s3 = await startTestS3(suite.sandbox.dir, secret);
+  });
+  afterAll(async () => {
+    await suite.s3?.stop();
+    await suite.sandbox?.cleanup();
+  });
+  return suite;
 }
