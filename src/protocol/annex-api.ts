@@ -17,15 +17,26 @@ export interface NegotiatedExtensions {
 
 const fromWire = wireToDisplay;
 
+/**
+ * A newline inside a value would end the message early and turn the rest into
+ * a second, bogus message: refuse it instead of corrupting the conversation.
+ */
+function oneMessage(msg: string): string {
+  if (/[\r\n]/.test(msg)) {
+    throw new Error(`cannot send ${msg.split(' ', 1)[0]}: a value contains a line break`);
+  }
+  return msg;
+}
+
 export function createAnnexApi(job: Job, ext: NegotiatedExtensions): AnnexApi {
-  const value = async (msg: string): Promise<string> => fromWire(await job.queryValue(textToWire(msg)));
-  const tell = (msg: string): Promise<void> => job.send(textToWire(msg));
+  const value = async (msg: string): Promise<string> => fromWire(await job.queryValue(textToWire(oneMessage(msg))));
+  const tell = async (msg: string): Promise<void> => job.send(textToWire(oneMessage(msg)));
 
   return {
     getConfig: (name) => value(`GETCONFIG ${name}`),
     setConfig: (name, v) => tell(`SETCONFIG ${name} ${v}`),
     async getCreds(setting) {
-      const [line = ''] = await job.query(`GETCREDS ${setting}`);
+      const [line = ''] = await job.query(textToWire(oneMessage(`GETCREDS ${setting}`)));
       const { user, password } = expectCreds(line);
       if (!user && !password) return undefined;
       return { user: fromWire(user), password: fromWire(password) };
@@ -58,7 +69,7 @@ export function createAnnexApi(job: Job, ext: NegotiatedExtensions): AnnexApi {
     setUriMissing: (key, uri) => tell(`SETURIMISSING ${key} ${uri}`),
     async getUrls(key, prefix) {
       // Answered by VALUE lines, terminated by an empty VALUE.
-      const lines = await job.query(textToWire(`GETURLS ${key} ${prefix}`), (l) => expectValue(l, 'GETURLS') !== '');
+      const lines = await job.query(textToWire(oneMessage(`GETURLS ${key} ${prefix}`)), (l) => expectValue(l, 'GETURLS') !== '');
       return lines.map((l) => fromWire(expectValue(l, 'GETURLS'))).filter((u) => u !== '');
     },
     progress: (bytes) => job.send(`PROGRESS ${Math.max(0, Math.floor(bytes))}`),

@@ -286,7 +286,7 @@ export class Session {
         return;
       case 'WHEREIS': {
         const where = r.whereis ? await r.whereis(this.keyText(req.key), ctx).catch(() => undefined) : undefined;
-        await send(where ? textToWire(`WHEREIS-SUCCESS ${oneLine(where)}`) : 'WHEREIS-FAILURE');
+        await send(where ? textToWire(`WHEREIS-SUCCESS ${oneLine(redact(where))}`) : 'WHEREIS-FAILURE');
         return;
       }
       case 'GETINFO': {
@@ -319,7 +319,7 @@ export class Session {
       if (url === undefined) throw new RemoteError('URL is not valid UTF-8');
       const res = await r.checkUrl(url, ctx);
       if (res.kind === 'contents') {
-        return textToWire(`CHECKURL-CONTENTS ${res.size ?? 'UNKNOWN'} ${oneLine(res.filename ?? '')}`.trimEnd());
+        return textToWire(`CHECKURL-CONTENTS ${res.size ?? 'UNKNOWN'} ${oneLine(redact(res.filename ?? ''))}`.trimEnd());
       }
       const fields = res.entries.map((e) => {
         // git-annex splits the list on runs of spaces: an empty field would shift every later entry.

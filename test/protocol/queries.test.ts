@@ -281,4 +281,30 @@ describe('queries during a request', () => {
     await t.expectLine(`CHECKPRESENT-UNKNOWN ${KEY} expected VALUE in answer to GETCONFIG, got "CREDS a b"`);
     await t.close();
   });
+
+  it('refuses to send a value with a line break instead of splitting it into two messages', async () => {
+    const { fake, result } = preparing(async ({ annex }) => {
+      const errors: string[] = [];
+      for (const send of [
+        () => annex.setConfig('note', 'one\nGETUUID'),
+        () => annex.setUrlPresent(KEY, 'https://example.com/a\r\nREMOVE x'),
+        () => annex.getConfig('bad\nname'),
+      ]) {
+        await send().then(
+          () => errors.push('sent'),
+          (err: Error) => errors.push(err.message),
+        );
+      }
+      return errors;
+    });
+    const t = await started(fake);
+    t.send('PREPARE');
+    await t.expectLine('PREPARE-SUCCESS');
+    expect(result()).toEqual([
+      'cannot send SETCONFIG: a value contains a line break',
+      'cannot send SETURLPRESENT: a value contains a line break',
+      'cannot send GETCONFIG: a value contains a line break',
+    ]);
+    await t.close();
+  });
 });
