@@ -1,12 +1,13 @@
 /**
  * An S3-compatible server embedded for the demo, the tests and the benchmarks:
- * s3rver (a real HTTP S3 implementation over a directory) on 127.0.0.1.
- * Note: s3rver checks access key ids but not SigV4 signatures.
+ * s3rver (a real HTTP S3 implementation over a directory) on 127.0.0.1, with
+ * SigV4 signatures checked (s3rver itself checks only access key ids).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import S3rver from 's3rver';
+import { sigv4Verifier } from './sigv4-verifier.js';
 
 export interface EmbeddedS3 {
   endpoint: string;
@@ -42,6 +43,8 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     vhostBuckets: false,
     configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
   });
+  // Koa runs middleware in array order: the check goes before s3rver's own.
+  server.middleware.unshift(sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])));
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -15,6 +15,8 @@ declare module 's3rver' {
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
     httpServer?: Server;
+    /** Koa's middleware list (S3rver extends Koa). */
+    middleware: unknown[];
   }
   export default S3rver;
 }

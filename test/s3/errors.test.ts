@@ -73,6 +73,28 @@ describe('initremote validation', () => {
     expect(out).toMatch(/the S3 server does not know this access key id: check AWS_ACCESS_KEY_ID/);
   });
 
+  it('names a wrong secret key (the test server checks SigV4 signatures)', async () => {
+    const env = { AWS_ACCESS_KEY_ID: suite.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: 'not-the-right-secret' };
+    const out = await initremoteFails(env, 'wrongsecret', ...base, 'bucket=b1', `endpoint=${suite.s3.endpoint}`);
+    expect(out).toMatch(/the S3 secret key does not match the access key id: check AWS_SECRET_ACCESS_KEY/);
+    expect(out).not.toContain('not-the-right-secret');
+  });
+
+  it('a remote whose remembered secret went stale fails transfers clearly', async () => {
+    const repo2 = await AnnexRepo.create(suite.sandbox, 'stale');
+    await initS3Remote(repo2, suite.s3, 'stale');
+    await repo2.write('f.txt', 'content\n');
+    await repo2.commitAll();
+    // Rotate the key as an admin would: the remembered pair is now wrong.
+    const r = await repo2.run('git', ['annex', 'copy', '--to', 'stale', 'f.txt'], {
+      AWS_ACCESS_KEY_ID: suite.s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: 'rotated-away',
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/secret key does not match the access key id/);
+    expect((await repo2.ok('git', 'annex', 'whereis', 'f.txt')).stdout).not.toMatch(/\[stale\]/);
+  });
+
   it('refuses a missing bucket when createbucket=no', async () => {
     const out = await initremoteFails(suite.s3.credsEnv, 'nocreate', ...base, `bucket=${suite.s3.bucket('absent')}`, `endpoint=${suite.s3.endpoint}`, 'createbucket=no');
     expect(out).toMatch(/does not exist; create it first, or leave createbucket=yes/);

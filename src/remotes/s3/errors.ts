@@ -31,13 +31,6 @@ export function errorName(err: unknown): string {
   return e.Code ?? e.name ?? 'Error';
 }
 
-/** HEAD/GET answered "no such object". */
-export function isNotFound(err: unknown): boolean {
-  const name = errorName(err);
-  if (name === 'NoSuchBucket') return false;
-  return name === 'NoSuchKey' || name === 'NotFound' || httpStatus(err) === 404;
-}
-
 const RETRYABLE_NAMES = new Set([
   'SlowDown',
   'Throttling',

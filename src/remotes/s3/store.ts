@@ -19,7 +19,8 @@ import { countingStream } from '../core/progress.js';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
 import type { S3Settings } from './config.js';
-import { classifyS3Error, describeS3Error, httpStatus, isNotFound } from './errors.js';
+import { classifyS3Error, describeS3Error, httpStatus } from './errors.js';
+import { LeanS3, S3HttpError } from './lean-request.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -55,12 +56,14 @@ export class S3Store {
   private constructor(
     private readonly sdk: Sdk,
     private readonly client: S3Client,
+    private readonly lean: LeanS3,
     readonly settings: S3Settings,
   ) {}
 
   static async connect(s: S3Settings, credential: Credential | undefined, profile?: string): Promise<S3Store> {
     const sdk = await loadSdk();
     const agentOptions = { keepAlive: true, maxSockets: 64 };
+    const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
     const client = new sdk.S3Client({
       region: s.region,
       endpoint: s.endpoint,
@@ -75,13 +78,15 @@ export class S3Store {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: {
-        httpAgent: new http.Agent(agentOptions),
-        httpsAgent: new https.Agent(agentOptions),
+        httpAgent: agents.http,
+        httpsAgent: agents.https,
         connectionTimeout: 10_000,
         requestTimeout: 120_000,
       },
     });
-    return new S3Store(sdk, client, s);
+    // The lean path signs with whatever the SDK resolved (keys, session token or profile).
+    const lean = new LeanS3(s, () => client.config.credentials(), agents);
+    return new S3Store(sdk, client, lean, s);
   }
 
   private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
@@ -134,9 +139,9 @@ export class S3Store {
   }
 
   /**
-   * A HEAD answer has no body, so a 403 does not say whether the key id, the
-   * signature or the permissions are wrong. A listing request does; its error
-   * replaces the bare 403 when it has one.
+   * A HEAD (or lean) answer has no error body, so a 403 does not say whether
+   * the key id, the signature or the permissions are wrong. A listing request
+   * does; its error replaces the bare 403 when it has one.
    */
   private async explainForbidden(err: unknown, ctx: RequestContext): Promise<unknown> {
     const { ListObjectsV2Command } = this.sdk;
@@ -303,17 +308,17 @@ export class S3Store {
     });
   }
 
-  /** Object size, or undefined when absent. */
+  /** Object size, or undefined when absent (HEAD, on the lean path). */
   async size(objectKey: string, ctx: RequestContext): Promise<number | undefined> {
-    const { HeadObjectCommand } = this.sdk;
     try {
-      const res = await this.retry('check presence', ctx, () =>
-        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: ctx.signal }),
-      );
-      return res.ContentLength ?? 0;
+      return await this.retry('check presence', ctx, async () => {
+        const res = await this.lean.send('HEAD', objectKey, ctx.signal);
+        if (res.status === 404) return undefined;
+        if (res.status < 200 || res.status >= 300) throw new S3HttpError(res.status, res.headers, 'HEAD');
+        return Number(res.headers['content-length'] ?? 0);
+      });
     } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
+      throw httpStatus(err) === 403 ? await this.explainForbidden(err, ctx) : err;
     }
   }
 
@@ -321,15 +326,16 @@ export class S3Store {
     return (await this.size(objectKey, ctx)) !== undefined;
   }
 
-  /** Deletes an object; deleting an absent one succeeds. */
+  /** Deletes an object; deleting an absent one succeeds (DELETE, on the lean path). */
   async delete(objectKey: string, ctx: RequestContext): Promise<void> {
-    const { DeleteObjectCommand } = this.sdk;
     try {
-      await this.retry('remove', ctx, () =>
-        this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: ctx.signal }),
-      );
+      await this.retry('remove', ctx, async () => {
+        const res = await this.lean.send('DELETE', objectKey, ctx.signal);
+        if (res.status === 404 || (res.status >= 200 && res.status < 300)) return;
+        throw new S3HttpError(res.status, res.headers, 'DELETE');
+      });
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      throw httpStatus(err) === 403 ? await this.explainForbidden(err, ctx) : err;
     }
   }
 
