@@ -196,28 +196,13 @@ export class Session {
   private async dispatch(job: Job, req: Request, ctx: RequestContext): Promise<void> {
     const r = this.remote;
     const send = (msg: string): Promise<void> => job.send(msg);
+    // Requests answered without PREPARE, and that cannot fail.
     switch (req.type) {
       case 'EXTENSIONS':
         // A second EXTENSIONS after the handshake is answered the same way, without renegotiating.
         await send('EXTENSIONS');
         return;
       case 'ERROR':
-        return;
-      case 'INITREMOTE':
-        try {
-          await r.initRemote(ctx);
-          await send('INITREMOTE-SUCCESS');
-        } catch (err) {
-          await send(`INITREMOTE-FAILURE ${this.failure(err)}`);
-        }
-        return;
-      case 'PREPARE':
-        try {
-          await this.ensurePrepared(ctx);
-          await send('PREPARE-SUCCESS');
-        } catch (err) {
-          await send(`PREPARE-FAILURE ${this.failure(err)}`);
-        }
         return;
       case 'LISTCONFIGS':
         for (const c of r.listConfigs()) await send(textToWire(`CONFIG ${c.name} ${oneLine(c.description)}`));
@@ -232,111 +217,94 @@ export class Session {
       default:
         break;
     }
-
-    // Everything below needs a prepared remote.
+    // Everything else: success replies come from perform(); any failure, including
+    // a failed PREPARE, becomes the request's own failure reply.
+    let replies: string[];
     try {
-      await this.ensurePrepared(ctx);
+      if (req.type !== 'INITREMOTE') await this.ensurePrepared(ctx);
+      replies = await this.perform(job, req, ctx);
     } catch (err) {
-      await send(this.failureReplyFor(req, err));
-      return;
+      if (err instanceof UnsupportedRequestError) throw err;
+      if (this.abort.signal.aborted) return;
+      replies = [this.failureReplyFor(req, err)];
     }
+    for (const line of replies) await send(line);
+  }
 
+  /** Runs one request on the (prepared) remote and returns its success replies. */
+  private async perform(job: Job, req: Request, ctx: RequestContext): Promise<string[]> {
+    const r = this.remote;
     switch (req.type) {
+      case 'INITREMOTE':
+        await r.initRemote(ctx);
+        return ['INITREMOTE-SUCCESS'];
+      case 'PREPARE':
+        return ['PREPARE-SUCCESS'];
       case 'TRANSFER': {
-        const k = req.key;
-        try {
-          const key = this.keyText(k);
-          const file = wireBytes(req.file);
-          if (req.direction === 'STORE') await r.store(key, file, ctx);
-          else await r.retrieve(key, file, ctx);
-          await send(`TRANSFER-SUCCESS ${req.direction} ${k}`);
-        } catch (err) {
-          if (this.abort.signal.aborted) return;
-          await send(`TRANSFER-FAILURE ${req.direction} ${k} ${this.failure(err)}`);
-        }
-        return;
+        const key = this.keyText(req.key);
+        const file = wireBytes(req.file);
+        if (req.direction === 'STORE') await r.store(key, file, ctx);
+        else await r.retrieve(key, file, ctx);
+        return [`TRANSFER-SUCCESS ${req.direction} ${req.key}`];
       }
       case 'CHECKPRESENT':
-        await send(await this.checkPresentReply(req.key, () => r.checkPresent(this.keyText(req.key), ctx)));
-        return;
+        return [`CHECKPRESENT-${(await r.checkPresent(this.keyText(req.key), ctx)) ? 'SUCCESS' : 'FAILURE'} ${req.key}`];
       case 'REMOVE':
-        try {
-          await r.remove(this.keyText(req.key), ctx);
-          await send(`REMOVE-SUCCESS ${req.key}`);
-        } catch (err) {
-          await send(`REMOVE-FAILURE ${req.key} ${this.failure(err)}`);
-        }
-        return;
+        await r.remove(this.keyText(req.key), ctx);
+        return [`REMOVE-SUCCESS ${req.key}`];
       case 'GETCOST':
         if (!r.getCost) throw new UnsupportedRequestError('GETCOST');
-        await send(`COST ${await r.getCost(ctx)}`);
-        return;
+        return [`COST ${await r.getCost(ctx)}`];
       case 'GETAVAILABILITY':
         if (!r.getAvailability) throw new UnsupportedRequestError('GETAVAILABILITY');
-        await send(`AVAILABILITY ${await r.getAvailability(ctx)}`);
-        return;
+        return [`AVAILABILITY ${await r.getAvailability(ctx)}`];
       case 'CLAIMURL': {
+        // A remote that cannot decide does not claim: git-annex then tries others.
         const url = wireToText(req.url);
         const claimed = r.claimUrl && url !== undefined ? await r.claimUrl(url, ctx).catch(() => false) : false;
-        await send(claimed ? 'CLAIMURL-SUCCESS' : 'CLAIMURL-FAILURE');
-        return;
+        return [claimed ? 'CLAIMURL-SUCCESS' : 'CLAIMURL-FAILURE'];
       }
       case 'CHECKURL':
-        await send(await this.checkUrlReply(req.url, ctx));
-        return;
+        return [await this.checkUrlReply(req.url, ctx)];
       case 'WHEREIS': {
+        // WHEREIS is informational: a failure just shows nothing.
         const where = r.whereis ? await r.whereis(this.keyText(req.key), ctx).catch(() => undefined) : undefined;
-        await send(where ? textToWire(`WHEREIS-SUCCESS ${oneLine(redact(where))}`) : 'WHEREIS-FAILURE');
-        return;
+        return [where ? textToWire(`WHEREIS-SUCCESS ${oneLine(redact(where))}`) : 'WHEREIS-FAILURE'];
       }
       case 'GETINFO': {
         const info = r.getInfo ? await r.getInfo(ctx) : [];
-        for (const [name, value] of info) {
-          await send(textToWire(`INFOFIELD ${oneLine(name)}`));
-          await send(textToWire(`INFOVALUE ${oneLine(redact(value))}`));
-        }
-        await send('INFOEND');
-        return;
+        const lines = info.flatMap(([name, value]) => [
+          textToWire(`INFOFIELD ${oneLine(name)}`),
+          textToWire(`INFOVALUE ${oneLine(redact(value))}`),
+        ]);
+        return [...lines, 'INFOEND'];
       }
       default:
-        await this.dispatchExport(job, req, ctx);
-    }
-  }
-
-  private async checkPresentReply(key: string, check: () => Promise<boolean>): Promise<string> {
-    try {
-      return (await check()) ? `CHECKPRESENT-SUCCESS ${key}` : `CHECKPRESENT-FAILURE ${key}`;
-    } catch (err) {
-      return `CHECKPRESENT-UNKNOWN ${key} ${this.failure(err)}`;
+        return this.performExport(job, req, ctx);
     }
   }
 
   private async checkUrlReply(urlWire: string, ctx: RequestContext): Promise<string> {
     const r = this.remote;
     if (!r.checkUrl) throw new UnsupportedRequestError('CHECKURL');
-    try {
-      const url = wireToText(urlWire);
-      if (url === undefined) throw new RemoteError('URL is not valid UTF-8');
-      const res = await r.checkUrl(url, ctx);
-      if (res.kind === 'contents') {
-        return textToWire(`CHECKURL-CONTENTS ${res.size ?? 'UNKNOWN'} ${oneLine(redact(res.filename ?? ''))}`.trimEnd());
-      }
-      const fields = res.entries.map((e) => {
-        // git-annex splits the list on runs of spaces: an empty field would shift every later entry.
-        if (!e.url || !e.filename || /\s/.test(e.url) || /\s/.test(e.filename)) {
-          throw new RemoteError('CHECKURL-MULTI cannot carry URLs or file names that are empty or contain spaces');
-        }
-        return `${e.url} ${e.size ?? 'UNKNOWN'} ${e.filename}`;
-      });
-      return textToWire(`CHECKURL-MULTI ${fields.join(' ')}`);
-    } catch (err) {
-      return `CHECKURL-FAILURE ${this.failure(err)}`;
+    const url = wireToText(urlWire);
+    if (url === undefined) throw new RemoteError('URL is not valid UTF-8');
+    const res = await r.checkUrl(url, ctx);
+    if (res.kind === 'contents') {
+      return textToWire(`CHECKURL-CONTENTS ${res.size ?? 'UNKNOWN'} ${oneLine(redact(res.filename ?? ''))}`.trimEnd());
     }
+    const fields = res.entries.map((e) => {
+      // git-annex splits the list on runs of spaces: an empty field would shift every later entry.
+      if (!e.url || !e.filename || /\s/.test(e.url) || /\s/.test(e.filename)) {
+        throw new RemoteError('CHECKURL-MULTI cannot carry URLs or file names that are empty or contain spaces');
+      }
+      return `${e.url} ${e.size ?? 'UNKNOWN'} ${e.filename}`;
+    });
+    return textToWire(`CHECKURL-MULTI ${fields.join(' ')}`);
   }
 
-  private async dispatchExport(job: Job, req: Request, ctx: RequestContext): Promise<void> {
+  private async performExport(job: Job, req: Request, ctx: RequestContext): Promise<string[]> {
     const ex = this.remote.exporter;
-    const send = (msg: string): Promise<void> => job.send(msg);
     if (!ex) throw new UnsupportedRequestError(req.type);
     const takeName = (): WireName => {
       const name = job.exportName;
@@ -346,61 +314,37 @@ export class Session {
     };
     switch (req.type) {
       case 'TRANSFEREXPORT': {
-        const k = req.key;
-        try {
-          const name = takeName();
-          const file = wireBytes(req.file);
-          if (req.direction === 'STORE') await ex.store(name, this.keyText(k), file, ctx);
-          else await ex.retrieve(name, this.keyText(k), file, ctx);
-          await send(`TRANSFER-SUCCESS ${req.direction} ${k}`);
-        } catch (err) {
-          if (this.abort.signal.aborted) return;
-          await send(`TRANSFER-FAILURE ${req.direction} ${k} ${this.failure(err)}`);
-        }
-        return;
+        const name = takeName();
+        const file = wireBytes(req.file);
+        if (req.direction === 'STORE') await ex.store(name, this.keyText(req.key), file, ctx);
+        else await ex.retrieve(name, this.keyText(req.key), file, ctx);
+        return [`TRANSFER-SUCCESS ${req.direction} ${req.key}`];
       }
       case 'CHECKPRESENTEXPORT':
-        await send(
-          await this.checkPresentReply(req.key, async () => ex.checkPresent(takeName(), this.keyText(req.key), ctx)),
-        );
-        return;
+        return [`CHECKPRESENT-${(await ex.checkPresent(takeName(), this.keyText(req.key), ctx)) ? 'SUCCESS' : 'FAILURE'} ${req.key}`];
       case 'REMOVEEXPORT':
-        try {
-          await ex.remove(takeName(), this.keyText(req.key), ctx);
-          await send(`REMOVE-SUCCESS ${req.key}`);
-        } catch (err) {
-          await send(`REMOVE-FAILURE ${req.key} ${this.failure(err)}`);
-        }
-        return;
+        await ex.remove(takeName(), this.keyText(req.key), ctx);
+        return [`REMOVE-SUCCESS ${req.key}`];
       case 'REMOVEEXPORTDIRECTORY':
-        try {
-          await ex.removeDirectory(new WireName(req.directory), ctx);
-          await send('REMOVEEXPORTDIRECTORY-SUCCESS');
-        } catch (err) {
-          this.log(`annexd: removing export directory failed: ${redact(messageOf(err))}`);
-          await send('REMOVEEXPORTDIRECTORY-FAILURE');
-        }
-        return;
-      case 'RENAMEEXPORT': {
+        await ex.removeDirectory(new WireName(req.directory), ctx);
+        return ['REMOVEEXPORTDIRECTORY-SUCCESS'];
+      case 'RENAMEEXPORT':
         if (!ex.rename) throw new UnsupportedRequestError('RENAMEEXPORT');
-        try {
-          await ex.rename(takeName(), this.keyText(req.key), new WireName(req.newName), ctx);
-          await send(`RENAMEEXPORT-SUCCESS ${req.key}`);
-        } catch (err) {
-          this.log(`annexd: rename failed: ${redact(messageOf(err))}`);
-          await send(`RENAMEEXPORT-FAILURE ${req.key}`);
-        }
-        return;
-      }
+        await ex.rename(takeName(), this.keyText(req.key), new WireName(req.newName), ctx);
+        return [`RENAMEEXPORT-SUCCESS ${req.key}`];
       default:
         throw new UnsupportedRequestError(req.type);
     }
   }
 
-  /** The failure reply a request gets when PREPARE could not be completed. */
+  /** The one failure reply of each request, with the reason where the protocol has room for it. */
   private failureReplyFor(req: Request, err: unknown): string {
     const msg = this.failure(err);
     switch (req.type) {
+      case 'INITREMOTE':
+        return `INITREMOTE-FAILURE ${msg}`;
+      case 'PREPARE':
+        return `PREPARE-FAILURE ${msg}`;
       case 'TRANSFER':
       case 'TRANSFEREXPORT':
         return `TRANSFER-FAILURE ${req.direction} ${req.key} ${msg}`;
@@ -410,10 +354,6 @@ export class Session {
       case 'REMOVE':
       case 'REMOVEEXPORT':
         return `REMOVE-FAILURE ${req.key} ${msg}`;
-      case 'REMOVEEXPORTDIRECTORY':
-        return 'REMOVEEXPORTDIRECTORY-FAILURE';
-      case 'RENAMEEXPORT':
-        return `RENAMEEXPORT-FAILURE ${req.key}`;
       case 'CHECKURL':
         return `CHECKURL-FAILURE ${msg}`;
       case 'CLAIMURL':
@@ -421,7 +361,12 @@ export class Session {
       case 'WHEREIS':
         return 'WHEREIS-FAILURE';
       default:
-        return `ERROR ${msg}`;
+        break;
     }
+    // These replies carry no reason: say it on stderr, which git-annex shows.
+    this.log(`annexd: ${req.type} failed: ${redact(messageOf(err))}`);
+    if (req.type === 'REMOVEEXPORTDIRECTORY') return 'REMOVEEXPORTDIRECTORY-FAILURE';
+    if (req.type === 'RENAMEEXPORT') return `RENAMEEXPORT-FAILURE ${req.key}`;
+    return `ERROR ${msg}`;
   }
 }
