@@ -1,5 +1,7 @@
 /** Bad input gets one clear line naming the fix, and nothing is reported present that is not. */
+import { readdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
 import { initS3Remote, startTestS3, useS3Suite } from '../support/s3.js';
@@ -78,6 +80,8 @@ describe('initremote validation', () => {
     const out = await initremoteFails(env, 'wrongsecret', ...base, 'bucket=b1', `endpoint=${suite.s3.endpoint}`);
     expect(out).toMatch(/the S3 secret key does not match the access key id: check AWS_SECRET_ACCESS_KEY/);
     expect(out).not.toContain('not-the-right-secret');
+    // Credentials the server refused are not remembered (every initremote in this repo failed).
+    expect(await readdir(join(repo.path, '.git', 'annex', 'annexd', 'creds')).catch(() => [])).toEqual([]);
   });
 
   it('a remote whose remembered secret went stale fails transfers clearly', async () => {

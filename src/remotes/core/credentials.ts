@@ -11,6 +11,8 @@ export interface Credential {
   user: string;
   secret: string;
   sessionToken?: string;
+  /** Where it came from; decides e.g. whether initremote should remember it. */
+  origin: 'environment' | 'remembered' | 'git-annex';
   /** Human-readable origin, e.g. "environment (AWS_ACCESS_KEY_ID)"; never the secret. */
   source: string;
 }
@@ -32,7 +34,7 @@ export function fromEnvironment(
       const secret = env[secretVar];
       if (!user || !secret) return undefined;
       const sessionToken = tokenVar ? env[tokenVar] || undefined : undefined;
-      return { user, secret, sessionToken, source: `environment (${userVar})` };
+      return { user, secret, sessionToken, origin: 'environment', source: `environment (${userVar})` };
     },
   };
 }
@@ -43,7 +45,7 @@ export function fromGitAnnex(setting: string): CredentialSource {
     async find(ctx) {
       const c = await ctx.annex.getCreds(setting);
       if (!c || !c.user || !c.password) return undefined;
-      return { user: c.user, secret: c.password, source: 'git-annex credentials (stored at initremote)' };
+      return { user: c.user, secret: c.password, origin: 'git-annex', source: 'git-annex credentials (embedcreds)' };
     },
   };
 }

@@ -30,7 +30,12 @@ export function fromLocalFile(name: string): CredentialSource {
       }
       const parsed = JSON.parse(text) as { user?: unknown; secret?: unknown };
       if (typeof parsed.user !== 'string' || typeof parsed.secret !== 'string') return undefined;
-      return { user: parsed.user, secret: parsed.secret, source: 'credentials remembered at initremote (.git/annex/annexd/creds)' };
+      return {
+        user: parsed.user,
+        secret: parsed.secret,
+        origin: 'remembered',
+        source: 'credentials remembered at initremote (.git/annex/annexd/creds)',
+      };
     },
   };
 }

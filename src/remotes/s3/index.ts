@@ -10,13 +10,10 @@ import type { Backend, BackendDefinition, ExportBackend, TransferContext } from 
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
+import { encodeSegment } from './lean-request.js';
 import { S3Store } from './store.js';
 import type { Credential } from '../core/credentials.js';
 import { saveLocalFile } from '../core/local-creds.js';
-
-function encodePath(objectKey: string): string {
-  return objectKey.split('/').map(encodeURIComponent).join('/');
-}
 
 /** S3 object names are UTF-8; an export path that is not cannot be stored. */
 function exportObjectKey(s: S3Settings, name: WireName): string {
@@ -33,23 +30,23 @@ class S3Backend implements Backend {
     private readonly s: S3Settings,
   ) {
     const objectOf = (name: WireName): string => exportObjectKey(s, name);
-    const store = objects;
+    // Export trees address objects by path; the key only matters for URL bookkeeping.
     this.exporter = {
       store: async (name, key, file, t) => {
-        await store.put(objectOf(name), file, t);
+        await objects.put(objectOf(name), file, t);
         await this.recordUrl(key, objectOf(name), t, true);
       },
-      retrieve: (name, _key, file, t) => store.get(objectOf(name), file, t),
-      checkPresent: (name, _key, ctx) => store.exists(objectOf(name), ctx),
+      retrieve: (name, _key, file, t) => objects.get(objectOf(name), file, t),
+      checkPresent: (name, _key, ctx) => objects.exists(objectOf(name), ctx),
       remove: async (name, key, ctx) => {
-        await store.delete(objectOf(name), ctx);
+        await objects.delete(objectOf(name), ctx);
         await this.recordUrl(key, objectOf(name), ctx, false);
       },
       // S3 has no directories: once the files are gone, so is the "directory".
       removeDirectory: async () => undefined,
       rename: async (name, key, newName, ctx) => {
-        await store.copy(objectOf(name), objectOf(newName), ctx);
-        await store.delete(objectOf(name), ctx);
+        await objects.copy(objectOf(name), objectOf(newName), ctx);
+        await objects.delete(objectOf(name), ctx);
         await this.recordUrl(key, objectOf(name), ctx, false);
         await this.recordUrl(key, objectOf(newName), ctx, true);
       },
@@ -61,7 +58,7 @@ class S3Backend implements Backend {
   }
 
   private publicUrl(objectKey: string): string | undefined {
-    return this.s.publicUrl ? `${this.s.publicUrl}/${encodePath(objectKey)}` : undefined;
+    return this.s.publicUrl ? `${this.s.publicUrl}/${objectKey.split('/').map(encodeSegment).join('/')}` : undefined;
   }
 
   /** Records (or forgets) the public URL so readonly=true clones can download over HTTP. */
@@ -143,16 +140,17 @@ export const s3Definition: BackendDefinition<typeof s3Schema> = {
   async initRemote(config, ctx) {
     const s = s3Settings(config);
     const auth = await resolveS3Auth(ctx);
-    // Like git-annex's own S3 remote, remember credentials given in the environment.
-    if ('credential' in auth && auth.credential.source.startsWith('environment')) {
-      await rememberCredential(ctx, auth.credential);
-    }
     const store = await connect(s, ctx, auth);
     try {
       const outcome = await store.ensureBucket(ctx);
       await ctx.annex.info(`bucket "${s.bucket}" ${outcome === 'created' ? 'created' : 'found'} at ${describeEndpoint(s)}`);
     } finally {
       store.close();
+    }
+    // Like git-annex's own S3 remote, remember credentials given in the environment,
+    // once the server has accepted them.
+    if ('credential' in auth && auth.credential.origin === 'environment') {
+      await rememberCredential(ctx, auth.credential);
     }
   },
   async open(config, ctx) {
