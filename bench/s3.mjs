@@ -3,10 +3,13 @@
  * annexd-s3 versus git-annex's built-in S3 remote, side by side, against ONE
  * embedded s3rver process (two buckets). Plain Node ESM, built-ins only.
  *
- *   node bench/s3.mjs [--quick] [--repeat N] [--keep]
+ *   node bench/s3.mjs [--quick] [--repeat N] [--extra] [--keep]
  *
  * --quick     256 MiB big file and 200 small files (default 1 GiB and 1000)
  * --repeat N  run every measurement N times and report the median (default 1)
+ * --extra     also time the big store with two diagnostic remotes: annexd with
+ *             a single PUT (multipartthreshold=100GiB) and the built-in remote
+ *             with multipart (partsize=32MiB); shown as context only
  * --keep      keep the scratch directory (for debugging)
  *
  * Prints a table (absolute figures, annexd / built-in ratios, PASS/MISS next to
@@ -42,27 +45,30 @@ const OUT_DIR = path.join(ROOT, 'bench', 'out');
 const MiB = 1024 * 1024;
 const CMD_TIMEOUT_MS = 30 * 60_000;
 const REMOTES = ['annexd', 'builtin'];
-const LABEL = { annexd: 'annexd-s3', builtin: 'built-in S3' };
+/** --extra: diagnostic variants for the big store only. */
+const EXTRA_REMOTES = ['annexd-single', 'builtin-mp'];
 
 // ---------------------------------------------------------------- arguments
 
 function usage(code) {
   process.stdout.write(
-    'usage: node bench/s3.mjs [--quick] [--repeat N] [--keep]\n' +
+    'usage: node bench/s3.mjs [--quick] [--repeat N] [--extra] [--keep]\n' +
       '  --quick     256 MiB big file and 200 small files (default: 1 GiB and 1000 x 4 KiB)\n' +
       '  --repeat N  repeat every measurement N times and report the median (default 1)\n' +
+      '  --extra     also time the big store with annexd single-PUT and built-in multipart remotes\n' +
       '  --keep      do not delete the scratch directory at the end\n',
   );
   process.exit(code);
 }
 
-const opts = { quick: false, repeat: 1, keep: false };
+const opts = { quick: false, repeat: 1, keep: false, extra: false };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--keep') opts.keep = true;
+    else if (a === '--extra') opts.extra = true;
     else if (a === '--repeat' || a.startsWith('--repeat=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       opts.repeat = Number(v);
@@ -104,7 +110,7 @@ const running = new Set();
  * Runs a command, returns { ms, code, stdout, stderr }; wall clock from spawn to
  * exit. `onSpawn(pid)` runs right after spawn (used to start the RSS poller).
  */
-function run(cmd, args, { cwd, env, allowFail = false, onSpawn, timeoutMs = CMD_TIMEOUT_MS } = {}) {
+function run(cmd, args, { cwd, env, allowFail = false, onSpawn, fullStderr = false, timeoutMs = CMD_TIMEOUT_MS } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     let child;
@@ -116,14 +122,14 @@ function run(cmd, args, { cwd, env, allowFail = false, onSpawn, timeoutMs = CMD_
     }
     running.add(child);
     const hook = onSpawn && child.pid ? onSpawn(child.pid) : undefined;
-    const keep = (buf, chunk) => {
+    const keep = (buf, chunk, all = false) => {
       const b = buf + chunk.toString();
-      return b.length > 65536 ? b.slice(-65536) : b;
+      return !all && b.length > 65536 ? b.slice(-65536) : b;
     };
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout = keep(stdout, c)));
-    child.stderr.on('data', (c) => (stderr = keep(stderr, c)));
+    child.stderr.on('data', (c) => (stderr = keep(stderr, c, fullStderr)));
     const timer = setTimeout(() => {
       stderr += `\n[bench: killed after ${timeoutMs / 1000} s]`;
       child.kill('SIGTERM');
@@ -382,12 +388,27 @@ async function startupNode(env) {
   return r.ms;
 }
 
+/** ms from "<-- TRANSFER RETRIEVE" to "--> TRANSFER-SUCCESS RETRIEVE" in a git-annex --debug trace. */
+function transferSpan(trace) {
+  const at = (re) => {
+    const line = trace.split(/[\r\n]/).find((l) => re.test(l));
+    const m = line && /\[(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)?\]/.exec(line);
+    if (!m) return undefined;
+    return Date.parse(`${m[1]}T${m[2]}Z`) + Number(`0${m[3] ?? ''}`) * 1000;
+  };
+  const a = at(/<-- (J \d+ )?TRANSFER RETRIEVE /);
+  const b = at(/--> (J \d+ )?TRANSFER-SUCCESS RETRIEVE /);
+  return a !== undefined && b !== undefined ? b - a : undefined;
+}
+
 // ------------------------------------------------------------------- main
 
 const results = {
   store: { annexd: [], builtin: [] },
   retrieve: { annexd: [], builtin: [] },
   retrieveNoVerify: { annexd: [], builtin: [] },
+  annexdTransferOnly: [], // TRANSFER RETRIEVE → TRANSFER-SUCCESS in git-annex's debug trace
+  storeExtra: { 'annexd-single': [], 'builtin-mp': [] },
   copyJ4: { annexd: [], builtin: [] },
   fsck: { annexd: [], builtin: [] },
   rssStore: [], // annexd remote kB
@@ -452,11 +473,18 @@ function preflight() {
   const g = spawnSync('git', ['--version'], { encoding: 'utf8' });
   if (g.error || g.status !== 0) throw new BenchError('git is not installed: apt-get install git');
   const curl = spawnSync('curl', ['--version'], { encoding: 'utf8' });
-  return { gitAnnexVersion: ga.stdout.trim(), haveCurl: !curl.error && curl.status === 0 };
+  // Which annexd is measured: the checkout's commit, and whether src/ differs from it.
+  const rev = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  let revision = 'unknown (not a git checkout)';
+  if (!rev.error && rev.status === 0) {
+    const dirty = spawnSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'package.json'], { encoding: 'utf8' });
+    revision = rev.stdout.trim() + (dirty.stdout?.trim() ? ' + uncommitted changes in src/ or package.json' : '');
+  }
+  return { gitAnnexVersion: ga.stdout.trim(), haveCurl: !curl.error && curl.status === 0, revision };
 }
 
 async function main() {
-  const { gitAnnexVersion, haveCurl } = preflight();
+  const { gitAnnexVersion, haveCurl, revision } = preflight();
   const started = new Date();
   scratch = mkdtempSync(path.join(os.tmpdir(), 'annexd-bench-s3-'));
   const home = path.join(scratch, 'home');
@@ -510,6 +538,18 @@ async function main() {
     'protocol=http', 'requeststyle=path', 'signature=v4', 'bucket=bench-builtin',
   ]);
 
+  if (opts.extra) {
+    log('initremote annexd-single + builtin-mp (--extra)');
+    await annex([
+      'initremote', 'annexd-single', 'type=external', 'externaltype=annexd-s3', 'encryption=none',
+      'bucket=bench-annexd-single', `endpoint=${endpoint}`, 'multipartthreshold=100GiB',
+    ]);
+    await annex([
+      'initremote', 'builtin-mp', 'type=S3', 'encryption=none', 'host=127.0.0.1', `port=${port}`,
+      'protocol=http', 'requeststyle=path', 'signature=v4', 'bucket=bench-builtin-mp', 'partsize=32MiB',
+    ]);
+  }
+
   log(`writing a ${bigLabel} random file and ${SMALL_COUNT} x 4 KiB random files`);
   writeRandomFile(path.join(repo, 'big'), BIG_BYTES);
   mkdirSync(path.join(repo, 'small'));
@@ -532,16 +572,25 @@ async function main() {
     // Alternate the order: annexd first on even rounds, built-in first on odd ones.
     const order = r % 2 === 0 ? REMOTES : [...REMOTES].reverse();
     const tag = `[${r + 1}/${opts.repeat}]`;
+    const extras = opts.extra ? (r % 2 === 0 ? EXTRA_REMOTES : [...EXTRA_REMOTES].reverse()) : [];
     if (r > 0) {
       log(`${tag} removing last round's copies from the remotes (untimed)`);
       for (const R of order) {
         await annex(['drop', '--force', '--from', R, 'big']);
         await annex(['drop', '--force', '-J4', '--from', R, 'small']);
       }
+      for (const R of extras) await annex(['drop', '--force', '--from', R, 'big']);
     }
 
-    // 1. big file: store
-    for (const R of order) {
+    // 1. big file: store (the two remotes alternate; --extra variants in between)
+    const storeOrder = [order[0], ...extras, order[1]];
+    for (const R of storeOrder) {
+      if (!REMOTES.includes(R)) {
+        const res = await annex(['copy', '--to', R, 'big']);
+        results.storeExtra[R].push(res.ms);
+        log(`${tag} copy --to ${R} ${bigLabel} (--extra): ${(res.ms / 1000).toFixed(2)} s`);
+        continue;
+      }
       const res = await annex(['copy', '--to', R, 'big'], { onSpawn: rssPoller });
       results.store[R].push(res.ms);
       results.gitAnnexRssStore[R].push(res.gitAnnexKb);
@@ -561,9 +610,18 @@ async function main() {
     for (const verify of [true, false]) {
       for (const R of order) {
         await annex(['drop', '--force', 'big']);
-        const args = verify ? ['get', '--from', R, 'big'] : ['-c', 'annex.verify=false', 'get', '--from', R, 'big'];
-        const res = await annex(args, { onSpawn: verify ? rssPoller : undefined });
+        const args = ['annex', 'get', '--from', R, 'big'];
+        // The no-verify run carries --debug (for both remotes) so the protocol trace gives
+        // annexd's own transfer time: git-annex still hashes an external remote's download.
+        const res = await git(verify ? args : ['-c', 'annex.verify=false', ...args, '--debug'], {
+          onSpawn: verify ? rssPoller : undefined,
+          fullStderr: !verify,
+        });
         (verify ? results.retrieve : results.retrieveNoVerify)[R].push(res.ms);
+        if (!verify && R === 'annexd') {
+          const t = transferSpan(res.stderr);
+          if (t !== undefined) results.annexdTransferOnly.push(t);
+        }
         if (verify) {
           results.gitAnnexRssRetrieve[R].push(res.gitAnnexKb);
           if (R === 'annexd') {
@@ -613,12 +671,12 @@ async function main() {
   }
 
   await stopServer();
-  return { started, gitAnnexVersion, haveCurl };
+  return { started, gitAnnexVersion, haveCurl, revision };
 }
 
 // ----------------------------------------------------------------- report
 
-function report({ started, gitAnnexVersion, haveCurl }) {
+function report({ started, gitAnnexVersion, haveCurl, revision }) {
   const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
   const mib = (kb) => `${(kb / 1024).toFixed(1)} MiB`;
   const rate = (ms) => `${(BIG_BYTES / MiB / (ms / 1000)).toFixed(0)} MiB/s`;
@@ -633,7 +691,7 @@ function report({ started, gitAnnexVersion, haveCurl }) {
   };
   pair(`${bigLabel} store: copy --to R`, 'store', 1.0);
   pair(`${bigLabel} retrieve: get --from R (incl. sha256 verify)`, 'retrieve', 1.0);
-  pair(`${bigLabel} retrieve, annex.verify=false`, 'retrieveNoVerify');
+  pair(`${bigLabel} retrieve, annex.verify=false (†)`, 'retrieveNoVerify');
   pair(`${SMALL_COUNT} × 4 KiB: copy -J4 --to R`, 'copyJ4', 1.2);
   pair(`${SMALL_COUNT} × 4 KiB: fsck --fast --from R`, 'fsck', 1.2);
   const rs = median(results.rssStore);
@@ -654,7 +712,17 @@ function report({ started, gitAnnexVersion, haveCurl }) {
   const ctx = [];
   ctx.push([`${bigLabel} store throughput`, rate(median(results.store.annexd)), rate(median(results.store.builtin))]);
   ctx.push([`${bigLabel} retrieve throughput (incl. verify)`, rate(median(results.retrieve.annexd)), rate(median(results.retrieve.builtin))]);
-  ctx.push([`${bigLabel} retrieve throughput (no verify)`, rate(median(results.retrieveNoVerify.annexd)), rate(median(results.retrieveNoVerify.builtin))]);
+  ctx.push([`${bigLabel} retrieve throughput, annex.verify=false (†)`, rate(median(results.retrieveNoVerify.annexd)), rate(median(results.retrieveNoVerify.builtin))]);
+  if (results.annexdTransferOnly.length) {
+    const t = median(results.annexdTransferOnly);
+    ctx.push([`annexd TRANSFER RETRIEVE alone (protocol trace, no hash)`, `${s(t)} (${rate(t)})`, '—']);
+  }
+  if (opts.extra) {
+    const a = median(results.storeExtra['annexd-single']);
+    const b = median(results.storeExtra['builtin-mp']);
+    ctx.push([`${bigLabel} store, annexd single PUT (multipartthreshold=100GiB)`, `${s(a)} (${rate(a)})`, '']);
+    ctx.push([`${bigLabel} store, built-in multipart (partsize=32MiB)`, '', `${s(b)} (${rate(b)})`]);
+  }
   ctx.push([`git-annex process peak RSS, ${bigLabel} store`, mib(median(results.gitAnnexRssStore.annexd)), mib(median(results.gitAnnexRssStore.builtin))]);
   ctx.push([`git-annex process peak RSS, ${bigLabel} retrieve`, mib(median(results.gitAnnexRssRetrieve.annexd)), mib(median(results.gitAnnexRssRetrieve.builtin))]);
   ctx.push(['annexd remote processes seen during copy -J4', String(Math.max(...results.annexdProcsSmall)), '—']);
@@ -677,6 +745,7 @@ function report({ started, gitAnnexVersion, haveCurl }) {
     `# annexd-s3 vs git-annex built-in S3 — ${started.toISOString()}`,
     '',
     `- command: \`node bench/s3.mjs${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\` (${runsNote}; order of the two remotes alternates between runs)`,
+    `- annexd ${revision} (${ROOT}); dist/ as built there`,
     `- git-annex ${gitAnnexVersion}, node ${process.version}, ${os.cpus().length} CPUs, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.release()}`,
     `- one s3rver process (dist/demo/s3-server-main.js) on 127.0.0.1, buckets bench-annexd and bench-builtin, files in ${os.tmpdir()}`,
     '- annexd: defaults (multipart from 64 MiB, 32 MiB parts, 4 parts at once); built-in: `signature=v4`, no partsize (one PUT)',
@@ -688,11 +757,23 @@ function report({ started, gitAnnexVersion, haveCurl }) {
     '',
     table(['', 'annexd', 'built-in'], ctx),
     '',
+    '(†) Verification differs by remote type. With annex.verify on (the default), git-annex hashes the built-in',
+    'S3 download as it arrives, and tails the file an external remote writes (inotify) to hash it concurrently.',
+    'With annex.verify=false the built-in remote skips the hash, but an external remote\'s download is still',
+    'hashed (external remotes are RetrievalVerifiableKeysSecure), now as a separate pass after TRANSFER-SUCCESS:',
+    'that row compares annexd + a full sha256 pass with the built-in remote without any hash.',
+    '',
     '## Samples (seconds)',
     '',
     `- store: ${samples('store')}`,
     `- retrieve: ${samples('retrieve')}`,
-    `- retrieve, no verify: ${samples('retrieveNoVerify')}`,
+    `- retrieve, annex.verify=false: ${samples('retrieveNoVerify')}`,
+    ...(results.annexdTransferOnly.length
+      ? [`- annexd TRANSFER RETRIEVE alone: ${results.annexdTransferOnly.map((ms) => (ms / 1000).toFixed(2)).join(', ')}`]
+      : []),
+    ...(opts.extra
+      ? [`- --extra store: ${EXTRA_REMOTES.map((R) => `${R}: ${results.storeExtra[R].map((ms) => (ms / 1000).toFixed(2)).join(', ')}`).join('; ')}`]
+      : []),
     `- copy -J4: ${samples('copyJ4')}`,
     `- fsck --fast: ${samples('fsck')}`,
     `- annexd remote peak RSS (MiB): store ${results.rssStore.map((k) => (k / 1024).toFixed(1)).join(', ')}; retrieve ${results.rssRetrieve.map((k) => (k / 1024).toFixed(1)).join(', ')}`,
