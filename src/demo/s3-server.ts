@@ -4,7 +4,9 @@
  * SigV4 signatures checked (s3rver itself checks only access key ids).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import S3rver from 's3rver';
 import { sigv4Verifier } from './sigv4-verifier.js';
@@ -43,8 +45,8 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     vhostBuckets: false,
     configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
   });
-  // Koa runs middleware in array order: the check goes before s3rver's own.
-  server.middleware.unshift(sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])));
+  // Koa runs middleware in array order: these go before s3rver's own.
+  server.middleware.unshift(sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])), abortMultipartUpload(server.store));
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -52,5 +54,39 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     accessKeyId,
     secretAccessKey,
     close: () => server.close(),
+  };
+}
+
+interface AbortContext {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  type: string;
+  body: unknown;
+}
+
+/**
+ * AbortMultipartUpload (DELETE /bucket/key?uploadId=…), which s3rver lacks: real
+ * S3 servers have it, and annexd relies on it to leave no parts of a failed
+ * upload behind. s3rver keeps an upload's parts in one directory per upload id.
+ */
+function abortMultipartUpload(store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string }) {
+  return async (ctx: AbortContext, next: () => Promise<unknown>): Promise<void> => {
+    const uploadId = ctx.query.uploadId;
+    if (ctx.method !== 'DELETE' || typeof uploadId !== 'string') {
+      await next();
+      return;
+    }
+    const bucket = decodeURIComponent(ctx.path.split('/')[1] ?? '');
+    const dir = /^[0-9a-f]+$/.test(uploadId) ? join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId) : '';
+    if (!dir || !existsSync(dir)) {
+      ctx.status = 404;
+      ctx.type = 'application/xml';
+      ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
+      return;
+    }
+    await rm(dir, { recursive: true, force: true });
+    ctx.status = 204;
   };
 }

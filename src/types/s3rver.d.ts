@@ -15,6 +15,7 @@ declare module 's3rver' {
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
     httpServer?: Server;
+    store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string };
     /** Koa's middleware list (S3rver extends Koa). */
     middleware: unknown[];
   }

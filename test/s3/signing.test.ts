@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { S3Settings } from '../../src/remotes/s3/config.js';
-import { encodeSegment, LeanS3, objectAddress } from '../../src/remotes/s3/lean-request.js';
+import { encodeSegment, objectAddress } from '../../src/remotes/s3/address.js';
+import { LeanS3 } from '../../src/remotes/s3/lean-request.js';
 
 function settings(over: Partial<S3Settings>): S3Settings {
   return {

@@ -1,11 +1,11 @@
 /**
- * Local side of transfers: reading a byte range of the file git-annex hands us
- * (never modified: it may be the annex object itself), and writing a download
- * at an offset so an interrupted retrieve resumes instead of starting over.
+ * Local side of transfers: sizes of the files git-annex hands us (a store's
+ * source is never modified: it may be the annex object itself), and writing a
+ * download at an offset so an interrupted retrieve resumes instead of starting over.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LocalPath } from '../../protocol/contract.js';
 import { countingStream } from './progress.js';
@@ -22,13 +22,6 @@ export async function partialSize(file: LocalPath): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
   }
-}
-
-/** Streams bytes [start, end) of a file. */
-export function readRange(file: LocalPath, start: number, end: number): Readable {
-  // createReadStream's end is inclusive, so an empty range needs its own stream.
-  if (end <= start) return Readable.from([]);
-  return createReadStream(file, { start, end: end - 1, highWaterMark: 256 * 1024 });
 }
 
 /**

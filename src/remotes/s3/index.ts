@@ -10,8 +10,8 @@ import type { Backend, BackendDefinition, ExportBackend, TransferContext } from 
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
-import { encodeSegment } from './lean-request.js';
-import { S3Store } from './store.js';
+import { encodeSegment } from './address.js';
+import type { S3Store } from './store.js';
 import type { Credential } from '../core/credentials.js';
 import { saveLocalFile } from '../core/local-creds.js';
 
@@ -129,6 +129,8 @@ async function rememberCredential(ctx: RequestContext, credential: Credential): 
 
 async function connect(s: S3Settings, ctx: RequestContext, auth?: S3Auth): Promise<S3Store> {
   const a = auth ?? (await resolveS3Auth(ctx));
+  // Loaded here, not at start-up: the store brings in the AWS SDK and the signer.
+  const { S3Store } = await import('./store.js');
   return 'credential' in a ? S3Store.connect(s, a.credential) : S3Store.connect(s, undefined, a.profile);
 }
 

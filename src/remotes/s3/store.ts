@@ -4,6 +4,7 @@
  * resumable GET, HEAD, DELETE, server-side copy. Every request is retried per
  * the remote's policy; the AWS SDK is loaded only here, after the handshake.
  */
+import { open } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +14,7 @@ import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import type { Credential } from '../core/credentials.js';
-import { fileSize, partialSize, readRange, writeFrom } from '../core/local-file.js';
+import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { countingStream } from '../core/progress.js';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
@@ -36,13 +37,40 @@ export function loadSdk(): Promise<Sdk> {
   return sdkPromise;
 }
 
-/** A readable of bytes [start, end) of a file that reports progress; errors propagate. */
-function countedRange(file: LocalPath, start: number, end: number, onBytes: (n: number) => void): Readable {
+/**
+ * Sends a request whose body is bytes [start, end) of a file, counting them.
+ * The file is opened first, so a missing file fails before any request. A read
+ * error mid-body aborts the request: the SDK would otherwise wait for the
+ * server's timeout, and the error is then the read error, not a retryable timeout.
+ */
+async function withFileBody<T>(
+  file: LocalPath,
+  start: number,
+  end: number,
+  onBytes: (n: number) => void,
+  signal: AbortSignal,
+  send: (body: Readable | string, signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (end <= start) return send('', signal);
+  const handle = await open(file, 'r');
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let readError: unknown;
   const counter = countingStream(onBytes);
-  pipeline(readRange(file, start, end), counter).catch(() => {
-    // pipeline already destroyed `counter` with the error, which fails the request.
+  const source = handle.createReadStream({ start, end: end - 1, highWaterMark: 256 * 1024 });
+  pipeline(source, counter).catch((err: unknown) => {
+    readError = err;
+    stop.abort(err);
   });
-  return counter;
+  try {
+    return await send(counter, stop.signal);
+  } catch (err) {
+    throw readError ?? err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    source.destroy();
+  }
 }
 
 /** "bytes 100-199/1000" → { start: 100, total: 1000 } */
@@ -163,16 +191,17 @@ export class S3Store {
     const { PutObjectCommand } = this.sdk;
     await this.retry('store', t, async () => {
       let sent = 0;
-      const body = size === 0 ? '' : countedRange(file, 0, size, (n) => t.progress.set((sent += n)));
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: objectKey,
-          Body: body,
-          ContentLength: size,
-          StorageClass: this.settings.storageClass as never,
-        }),
-        { abortSignal: t.signal },
+      await withFileBody(file, 0, size, (n) => t.progress.set((sent += n)), t.signal, (body, abortSignal) =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: objectKey,
+            Body: body,
+            ContentLength: size,
+            StorageClass: this.settings.storageClass as never,
+          }),
+          { abortSignal },
+        ),
       );
     });
   }
@@ -214,21 +243,23 @@ export class S3Store {
           const res = await this.retry(`store part ${i + 1}/${partCount}`, partCtx, () => {
             sentTotal -= partDone[i] as number;
             partDone[i] = 0;
-            const body = countedRange(file, start, end, (n) => {
+            const counted = (n: number): void => {
               partDone[i] = (partDone[i] as number) + n;
               sentTotal += n;
               t.progress.set(sentTotal);
-            });
-            return this.client.send(
-              new UploadPartCommand({
-                Bucket: this.bucket,
-                Key: objectKey,
-                UploadId: uploadId,
-                PartNumber: i + 1,
-                Body: body,
-                ContentLength: end - start,
-              }),
-              { abortSignal: stop.signal },
+            };
+            return withFileBody(file, start, end, counted, stop.signal, (body, abortSignal) =>
+              this.client.send(
+                new UploadPartCommand({
+                  Bucket: this.bucket,
+                  Key: objectKey,
+                  UploadId: uploadId,
+                  PartNumber: i + 1,
+                  Body: body,
+                  ContentLength: end - start,
+                }),
+                { abortSignal },
+              ),
             );
           });
           if (!res.ETag) throw new RemoteError(`the S3 server returned no ETag for part ${i + 1}`);
