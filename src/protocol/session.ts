@@ -57,11 +57,24 @@ export class Session {
       // The fragment is not logged: it may be a CREDS answer.
       const truncated = (f: string): void => this.log(`annexd: stdin closed mid-line; ignoring ${f.length} bytes`);
       for await (const line of readLines(this.options.input, truncated)) {
-        if (!this.route(line)) break;
+        if (!this.route(line) || this.abort.signal.aborted) break;
       }
+    } catch (err) {
+      // stop() destroys the input, which ends the loop with an error; anything else is real.
+      if (!this.abort.signal.aborted) throw err;
     } finally {
       await this.shutdown();
     }
+  }
+
+  /**
+   * Ends the session as if git-annex had closed stdin (used on SIGINT/SIGTERM):
+   * in-flight handlers see the abort signal and clean up, e.g. abort a
+   * multipart upload, and run() resolves.
+   */
+  stop(): void {
+    this.abort.abort(new SessionClosedError());
+    this.options.input.destroy();
   }
 
   /** Routes one incoming line; false means the conversation is over. */

@@ -12,6 +12,12 @@ function toStderr(...args: unknown[]): void {
   process.stderr.write(redact(args.map(String).join(' ')) + '\n');
 }
 
+/** Time an interrupted remote gets to abort uploads before it exits regardless. */
+const SIGNAL_GRACE_MS = 3000;
+
+/** The shell's convention: 128 + signal number. */
+const exitCodeOf = (sig: NodeJS.Signals): number => 128 + (sig === 'SIGINT' ? 2 : 15);
+
 export function helpText<S extends Schema>(def: BackendDefinition<S>): string {
   const lines = [
     `git-annex-remote-${def.externalType}: ${def.summary}`,
@@ -49,6 +55,18 @@ export async function runRemote<S extends Schema>(def: BackendDefinition<S>): Pr
     log: (m) => toStderr(m),
     extensions: process.env.ANNEXD_NO_ASYNC ? ['INFO', 'GETGITREMOTENAME'] : undefined,
   });
+  // Ctrl-C reaches the whole process group. Stop cleanly (an interrupted multipart
+  // upload is aborted, not left as orphan parts), but never block the signal:
+  // a second one, or the grace period running out, exits at once.
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled) process.exit(exitCodeOf(sig));
+    signalled = sig;
+    session.stop();
+    setTimeout(() => process.exit(exitCodeOf(sig)), SIGNAL_GRACE_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   await session.run();
-  process.exit(0);
+  process.exit(signalled ? exitCodeOf(signalled) : 0);
 }
