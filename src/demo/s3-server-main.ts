@@ -3,6 +3,7 @@
  * this so the server does not share an event loop with what it measures).
  * Usage: node dist/demo/s3-server-main.js DIRECTORY [PORT]
  * Prints one JSON line {endpoint, port, accessKeyId, secretAccessKey} when ready.
+ * ANNEXD_S3_REQUEST_LOG=FILE logs every request to FILE.
  */
 import { startEmbeddedS3 } from './s3-server.js';
 
@@ -16,6 +17,7 @@ const server = await startEmbeddedS3({
   port: port ? Number(port) : 0,
   accessKeyId: process.env.ANNEXD_S3_ACCESS_KEY_ID,
   secretAccessKey: process.env.ANNEXD_S3_SECRET_ACCESS_KEY,
+  requestLog: process.env.ANNEXD_S3_REQUEST_LOG,
 });
 const { close, ...info } = server;
 process.stdout.write(JSON.stringify(info) + '\n');

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import S3rver from 's3rver';
@@ -25,6 +25,8 @@ export interface EmbeddedS3Options {
   accessKeyId?: string;
   secretAccessKey?: string;
   buckets?: string[];
+  /** Appends one line per request (time, method, URL, status) to this file; for debugging. */
+  requestLog?: string;
 }
 
 export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<EmbeddedS3> {
@@ -47,6 +49,7 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
   });
   // Koa runs middleware in array order: these go before s3rver's own.
   server.middleware.unshift(sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])), abortMultipartUpload(server.store));
+  if (options.requestLog) server.middleware.unshift(requestLogger(options.requestLog));
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -88,5 +91,16 @@ function abortMultipartUpload(store: { getResourcePath(bucket: string, key: stri
     }
     await rm(dir, { recursive: true, force: true });
     ctx.status = 204;
+  };
+}
+
+function requestLogger(file: string) {
+  return async (ctx: { method: string; url: string; status: number }, next: () => Promise<unknown>): Promise<void> => {
+    const start = new Date().toISOString();
+    try {
+      await next();
+    } finally {
+      await appendFile(file, `${start} ${ctx.method} ${ctx.url} ${ctx.status}\n`).catch(() => undefined);
+    }
   };
 }

@@ -43,6 +43,9 @@ export async function runRemote<S extends Schema>(def: BackendDefinition<S>): Pr
     process.exitCode = 2;
     return;
   }
+  // When git-annex is gone, a diagnostic written to its stderr pipe fails with EPIPE;
+  // unhandled, that error would kill us before in-flight uploads are aborted.
+  process.stderr.on('error', () => undefined);
   // Libraries must never print to stdout: git-annex would read it as protocol.
   console.log = toStderr;
   console.info = toStderr;
@@ -56,11 +59,15 @@ export async function runRemote<S extends Schema>(def: BackendDefinition<S>): Pr
     extensions: process.env.ANNEXD_NO_ASYNC ? ['INFO', 'GETGITREMOTENAME'] : undefined,
   });
   // Ctrl-C reaches the whole process group. Stop cleanly (an interrupted multipart
-  // upload is aborted, not left as orphan parts), but never block the signal:
-  // a second one, or the grace period running out, exits at once.
+  // upload is aborted, not left as orphan parts), but never block the signal: the
+  // grace period caps the clean-up, and a second Ctrl-C exits at once. git-annex,
+  // interrupted too, follows up with SIGTERM: that one must not cut the clean-up short.
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (signalled) process.exit(exitCodeOf(sig));
+    if (signalled) {
+      if (sig === 'SIGINT' && signalled === 'SIGINT') process.exit(exitCodeOf(sig));
+      return;
+    }
     signalled = sig;
     session.stop();
     setTimeout(() => process.exit(exitCodeOf(sig)), SIGNAL_GRACE_MS).unref();

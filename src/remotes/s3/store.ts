@@ -25,6 +25,9 @@ import { LeanS3, S3HttpError } from './lean-request.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
+/** Delay before the second AbortMultipartUpload. */
+const ABORT_AGAIN_AFTER_MS = 250;
+
 /** S3 allows at most this many parts per upload. */
 const MAX_PARTS = 10_000;
 
@@ -293,16 +296,26 @@ export class S3Store {
     }
   }
 
-  /** Best effort: parts of an abandoned upload cost storage until aborted. */
+  /**
+   * Best effort: parts of an abandoned upload cost storage until aborted. A part
+   * still in flight when the abort arrives may land after it (S3's documentation
+   * says to abort again), so a second abort follows; NoSuchUpload means clean.
+   */
   private async abortMultipart(objectKey: string, uploadId: string, t: TransferContext): Promise<void> {
     const { AbortMultipartUploadCommand } = this.sdk;
-    try {
-      await this.client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }),
-        { abortSignal: AbortSignal.timeout(10_000) },
-      );
-    } catch (err) {
-      void t.annex.debug(`could not abort multipart upload ${uploadId}: ${describeS3Error(err, 'abort', this.settings)}`);
+    for (let round = 1; round <= 2; round++) {
+      try {
+        await this.client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }),
+          { abortSignal: AbortSignal.timeout(10_000) },
+        );
+      } catch (err) {
+        if (httpStatus(err) !== 404) {
+          void t.annex.debug(`could not abort multipart upload ${uploadId}: ${describeS3Error(err, 'abort', this.settings)}`);
+        }
+        return;
+      }
+      if (round === 1) await new Promise((resolve) => setTimeout(resolve, ABORT_AGAIN_AFTER_MS));
     }
   }
 
