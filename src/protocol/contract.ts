@@ -65,10 +65,13 @@ export type CheckUrlResult =
 
 export type Availability = 'GLOBAL' | 'LOCAL';
 
-/** Operations on an export tree (exporttree=yes). `name` is the path in the tree. */
-export interface ExportHandler {
-  store(name: WireName, key: string, file: LocalPath, ctx: RequestContext): Promise<void>;
-  retrieve(name: WireName, key: string, file: LocalPath, ctx: RequestContext): Promise<void>;
+/**
+ * Operations on an export tree (exporttree=yes). `name` is the path in the tree.
+ * `T` is the context transfers get (a layer above may add e.g. progress to it).
+ */
+export interface ExportHandler<T extends RequestContext = RequestContext> {
+  store(name: WireName, key: string, file: LocalPath, ctx: T): Promise<void>;
+  retrieve(name: WireName, key: string, file: LocalPath, ctx: T): Promise<void>;
   checkPresent(name: WireName, key: string, ctx: RequestContext): Promise<boolean>;
   remove(name: WireName, key: string, ctx: RequestContext): Promise<void>;
   /** Must succeed when the directory is already gone. */

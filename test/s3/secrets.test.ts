@@ -9,7 +9,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
-import { initS3Remote, useS3Suite } from '../support/s3.js';
+import { useS3Suite } from '../support/s3.js';
 
 const SENTINEL = `sentinel-${randomBytes(12).toString('hex')}`;
 

@@ -12,7 +12,6 @@ import type {
   SpecialRemote,
 } from '../../protocol/contract.js';
 import { messageOf, RemoteError } from '../../protocol/errors.js';
-import type { WireName } from '../../protocol/wire.js';
 import { readConfig, type ConfigOf, type Schema } from './config.js';
 import { ProgressReporter } from './progress.js';
 
@@ -21,14 +20,8 @@ export interface TransferContext extends RequestContext {
   readonly progress: ProgressReporter;
 }
 
-export interface ExportBackend {
-  store(name: WireName, key: string, file: LocalPath, ctx: TransferContext): Promise<void>;
-  retrieve(name: WireName, key: string, file: LocalPath, ctx: TransferContext): Promise<void>;
-  checkPresent(name: WireName, key: string, ctx: RequestContext): Promise<boolean>;
-  remove(name: WireName, key: string, ctx: RequestContext): Promise<void>;
-  removeDirectory(directory: WireName, ctx: RequestContext): Promise<void>;
-  rename?(name: WireName, key: string, newName: WireName, ctx: RequestContext): Promise<void>;
-}
+/** Export operations of a backend: the protocol's, with progress on transfers. */
+export type ExportBackend = ExportHandler<TransferContext>;
 
 /** An opened backend: what PREPARE produces. */
 export interface Backend {
