@@ -2,7 +2,7 @@
  * `annexd demo`: the whole S3 path on an embedded default, no account needed.
  * Creates a scratch git-annex repository, starts an S3-compatible server on
  * 127.0.0.1, sets up an annexd-s3 remote, and copies, drops, gets back and
- * verifies data, showing git-annex's own output (with progress on a terminal).
+ * verifies data, showing git-annex's output and the transfers' progress.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exec } from '../util/exec.js';
 import { formatSize } from '../remotes/core/sizes.js';
+import { ProgressView } from './progress-view.js';
 import { startEmbeddedS3 } from './s3-server.js';
 
 export interface DemoOptions {
@@ -48,6 +49,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (r.code !== 0) throw new Error(`"${[cmd, ...args].join(' ')}" failed with exit code ${r.code}`);
   };
 
+  /** A copy or get, shown through git-annex's JSON progress so it reads the same on a terminal or in a log. */
+  const transfer = async (title: string, args: string[]): Promise<void> => {
+    say(`\n==> ${title}\n$ git annex ${args.join(' ')}`);
+    const view = new ProgressView(say);
+    const t0 = process.hrtime.bigint();
+    const r = await exec('git', ['annex', ...args, '--json', '--json-progress'], { cwd: repo, env, onStdout: (d) => view.feed(d) });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    timings.push([title, seconds]);
+    say(`  ${view.ok} file(s) in ${seconds.toFixed(2)} s${view.failed ? `, ${view.failed} FAILED` : ''}`);
+    if (r.code !== 0 || view.failed) throw new Error(`"git annex ${args.join(' ')}" failed (exit code ${r.code})`);
+  };
+
   try {
     say(`annexd demo: scratch directory ${work}`);
     say(`embedded S3-compatible server (s3rver) at ${server.endpoint}`);
@@ -80,10 +93,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       // Only initremote sees the key pair; git-annex remembers it locally (.git/annex/creds, mode 600).
       { AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey },
     );
-    await step('Copy everything to S3 (4 jobs, one remote process)', 'git', ['annex', 'copy', '-J4', '--to', 'demo-s3', 'data']);
+    await transfer('Copy everything to S3 (4 jobs, one remote process)', ['copy', '-J4', '--to', 'demo-s3', 'data']);
     await step('Drop the local copies (git-annex first checks S3 has them)', 'git', ['annex', 'drop', 'data']);
     await step('Where is the content now?', 'git', ['annex', 'whereis', 'data/scan.bin']);
-    await step('Get everything back from S3', 'git', ['annex', 'get', '-J4', 'data']);
+    await transfer('Get everything back from S3', ['get', '-J4', 'data']);
     await step('Verify every object on the remote', 'git', ['annex', 'fsck', '--fast', '--from', 'demo-s3', '--quiet', 'data']);
     await step('What the remote reports about itself', 'git', ['annex', 'info', 'demo-s3']);
 

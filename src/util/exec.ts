@@ -13,15 +13,24 @@ export interface ExecOptions {
   /** 'inherit' shows the program's output (and progress) live; default captures it. */
   stdio?: 'inherit' | 'pipe';
   input?: string;
+  /** Receives stdout as it comes (stderr is shown live); for reading progress streams. */
+  onStdout?: (chunk: string) => void;
 }
 
 export function exec(command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const stdio: StdioOptions = options.stdio === 'inherit' ? ['ignore', 'inherit', 'inherit'] : ['pipe', 'pipe', 'pipe'];
+    const stdio: StdioOptions = options.onStdout
+      ? ['ignore', 'pipe', 'inherit']
+      : options.stdio === 'inherit'
+        ? ['ignore', 'inherit', 'inherit']
+        : ['pipe', 'pipe', 'pipe'];
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio });
     let stdout = '';
     let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      if (options.onStdout) options.onStdout(d);
+      else stdout += d;
+    });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'ENOENT' ? new Error(`${command} is not installed (or not on PATH)`) : err);

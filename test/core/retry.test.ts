@@ -1,0 +1,117 @@
+/** The shared retry policy: bounded, Retry-After aware, stops on what cannot succeed. */
+import { describe, expect, it } from 'vitest';
+import { parseRetryAfter, withRetry, type RetryPolicy, type Verdict } from '../../src/remotes/core/retry.js';
+
+const fast: RetryPolicy = { retries: 3, minDelayMs: 1, maxDelayMs: 5, maxTotalMs: 10_000 };
+
+class Failure extends Error {
+  constructor(readonly verdict: Verdict) {
+    super('failed');
+  }
+}
+const classify = (err: unknown): Verdict => (err instanceof Failure ? err.verdict : { retry: false });
+
+describe('withRetry', () => {
+  it('retries retryable failures and returns the eventual result', async () => {
+    let calls = 0;
+    const seen: number[] = [];
+    const result = await withRetry(
+      async () => {
+        calls++;
+        if (calls < 3) throw new Failure({ retry: true });
+        return 'ok';
+      },
+      { policy: fast, classify, onRetry: ({ attempt }) => seen.push(attempt) },
+    );
+    expect(result).toBe('ok');
+    expect(calls).toBe(3);
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('gives up after the configured number of retries with the original error', async () => {
+    let calls = 0;
+    const original = new Failure({ retry: true });
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw original;
+        },
+        { policy: fast, classify },
+      ),
+    ).rejects.toBe(original);
+    expect(calls).toBe(4);
+  });
+
+  it('does not retry what cannot succeed', async () => {
+    let calls = 0;
+    const original = new Failure({ retry: false });
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw original;
+        },
+        { policy: fast, classify },
+      ),
+    ).rejects.toBe(original);
+    expect(calls).toBe(1);
+  });
+
+  it('waits at least as long as Retry-After asks', async () => {
+    let calls = 0;
+    const start = Date.now();
+    await withRetry(
+      async () => {
+        calls++;
+        if (calls === 1) throw new Failure({ retry: true, retryAfterMs: 300 });
+        return undefined;
+      },
+      { policy: fast, classify },
+    );
+    expect(calls).toBe(2);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(290);
+  });
+
+  it('reports instead of waiting when Retry-After is unreasonably long', async () => {
+    let calls = 0;
+    const original = new Failure({ retry: true, retryAfterMs: 3_600_000 });
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw original;
+        },
+        { policy: fast, classify },
+      ),
+    ).rejects.toBe(original);
+    expect(calls).toBe(1);
+  });
+
+  it('stops at once when aborted, even during a wait', async () => {
+    const ac = new AbortController();
+    let calls = 0;
+    const run = withRetry(
+      async () => {
+        calls++;
+        throw new Failure({ retry: true, retryAfterMs: 30_000 });
+      },
+      { policy: fast, classify, signal: ac.signal },
+    );
+    setTimeout(() => ac.abort(new Error('git-annex went away')), 50);
+    await expect(run).rejects.toThrow();
+    expect(calls).toBe(1);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds and HTTP dates', () => {
+    expect(parseRetryAfter('120')).toBe(120_000);
+    expect(parseRetryAfter('1.5')).toBe(1500);
+    const now = Date.parse('Sat, 21 Nov 2026 12:00:00 GMT');
+    expect(parseRetryAfter('Sat, 21 Nov 2026 12:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Sat, 21 Nov 2026 11:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+});
