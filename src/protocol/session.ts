@@ -35,6 +35,7 @@ const SHUTDOWN_GRACE_MS = 5000;
 export class Session {
   private readonly writer: LineWriter;
   private readonly jobs = new Map<number | undefined, Job>();
+  private readonly contexts = new WeakMap<Job, RequestContext>();
   private readonly abort = new AbortController();
   private readonly ext: NegotiatedExtensions = { info: false, gitRemoteName: false };
   private asyncMode = false;
@@ -153,8 +154,14 @@ export class Session {
     await this.writer.flush();
   }
 
+  /** One context per job: it depends only on the job, so it is built once, not per request. */
   private context(job: Job): RequestContext {
-    return { annex: createAnnexApi(job, this.ext), signal: this.abort.signal };
+    let ctx = this.contexts.get(job);
+    if (!ctx) {
+      ctx = { annex: createAnnexApi(job, this.ext), signal: this.abort.signal };
+      this.contexts.set(job, ctx);
+    }
+    return ctx;
   }
 
   /** Handles one request of one job and sends its reply. */
