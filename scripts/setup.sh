@@ -10,6 +10,9 @@ declare -A PACKAGES=(
   [git-annex]=git-annex
   [gpg]=gnupg          # git-annex's encryption=shared needs it
   [curl]=curl          # benchmarks compare against a raw upload
+  [gnome-keyring-daemon]=gnome-keyring   # a real Secret Service for the keyring tests
+  [dbus-run-session]=dbus                # a private D-Bus session for them
+  [secret-tool]=libsecret-tools          # how python-keyring (DataLad) stores secrets, for interop tests
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

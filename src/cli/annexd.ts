@@ -4,10 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { redact } from '../util/redact.js';
+import { CredentialError } from '../credentials/model.js';
 import { UsageError, type Command } from './command.js';
+import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 
-const COMMANDS: Command[] = [demoCommand];
+const COMMANDS: Command[] = [credentialsCommand, demoCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -54,6 +56,8 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   const usage = err instanceof UsageError;
+  // Unexpected errors (bugs) keep their stack for reports; expected ones are one line.
+  if (!usage && !(err instanceof CredentialError) && process.env.ANNEXD_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
   process.stderr.write(`annexd: ${redact(err instanceof Error ? err.message : String(err))}${usage ? ' (see annexd --help)' : ''}\n`);
   process.exitCode = usage ? 2 : 1;
 }

@@ -61,7 +61,7 @@ describe('initremote validation', () => {
 
   it('says how to provide credentials when there are none', async () => {
     const out = await initremoteFails({ AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' }, 'nocreds', ...base, 'bucket=b1', `endpoint=${suite.s3.endpoint}`);
-    expect(out).toMatch(/no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+    expect(out).toMatch(/no S3 credentials: store them with "annexd credentials set NAME key_id=YOUR_KEY_ID"/);
   });
 
   it('names an unreachable endpoint', async () => {

@@ -27,6 +27,7 @@ describe('multipart failure', () => {
       prefix: '',
       pathStyle: true,
       publicUrl: undefined,
+    credential: undefined,
       partSize: 5 * MiB,
       multipartThreshold: 5 * MiB,
       concurrency: 1,

@@ -16,6 +16,7 @@ function settings(over: Partial<S3Settings>): S3Settings {
     prefix: '',
     pathStyle: false,
     publicUrl: undefined,
+    credential: undefined,
     partSize: 32 << 20,
     multipartThreshold: 64 << 20,
     concurrency: 4,

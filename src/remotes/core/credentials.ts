@@ -1,9 +1,10 @@
 /**
  * Where a remote finds its credentials: an ordered chain of sources, first
- * hit wins. Each found secret is registered for redaction at once. The
- * credential store (annexd credentials) joins this chain as another source.
+ * hit wins. Each found secret is registered for redaction at once. Sources
+ * that need heavy modules (the keyring binding) load them only when asked.
  */
 import type { RequestContext } from '../../protocol/contract.js';
+import { RemoteError } from '../../protocol/errors.js';
 import { registerSecret } from '../../util/redact.js';
 
 /** An identity and its secret: S3 key id + secret key, or WebDAV user + password. */
@@ -12,7 +13,7 @@ export interface Credential {
   secret: string;
   sessionToken?: string;
   /** Where it came from; decides e.g. whether initremote should remember it. */
-  origin: 'environment' | 'remembered' | 'git-annex';
+  origin: 'environment' | 'store' | 'remembered' | 'git-annex' | 'git-credential' | 'datalad';
   /** Human-readable origin, e.g. "environment (AWS_ACCESS_KEY_ID)"; never the secret. */
   source: string;
 }
@@ -63,4 +64,62 @@ export async function findCredential(
     }
   }
   return undefined;
+}
+
+/**
+ * A credential from annexd's store: by name (`credential=NAME`), or else the
+ * first one whose `realm` property names this host. `userProp` says which
+ * property holds the identity (S3: key_id; WebDAV: user).
+ */
+export function fromCredentialStore(options: { name?: string; realm?: string; userProp: string }): CredentialSource {
+  return {
+    async find() {
+      const { CredentialStore } = await import('../../credentials/store.js');
+      const store = new CredentialStore();
+      let name = options.name;
+      if (!name && options.realm) {
+        name = (await store.list()).find((c) => c.props.realm === options.realm)?.name;
+      }
+      if (!name) return undefined;
+      const c = await store.get(name);
+      if (!c) return undefined;
+      const user = c.props[options.userProp];
+      if (!user) {
+        throw new RemoteError(
+          `credential "${name}" has no ${options.userProp} property: annexd credentials set ${name} ${options.userProp}=…`,
+        );
+      }
+      const where = c.store === 'environment' ? 'environment variables' : `annexd's ${c.store} store`;
+      return { user, secret: c.secret, origin: 'store', source: `credential "${name}" (${where})` };
+    },
+  };
+}
+
+/**
+ * DataLad's credential of this name (git config datalad.credential.NAME.*,
+ * secret in its keyring). `userProps` in order of preference: datalad-next
+ * keeps an S3 key id in `user`, legacy DataLad in `key_id` (read as `key-id`).
+ */
+export function fromDatalad(name: string, userProps: string[], typeHint?: string): CredentialSource {
+  return {
+    async find() {
+      const { findDataladCredential } = await import('../../credentials/datalad.js');
+      // The type hint lets legacy (pre-0.18) DataLad credentials be read too.
+      const c = await findDataladCredential(name, typeHint ? { typeHint } : {});
+      const user = userProps.map((p) => c?.props[p]).find(Boolean);
+      if (!c || !user) return undefined;
+      return { user, secret: c.secret, origin: 'datalad', source: `DataLad credential "${name}"` };
+    },
+  };
+}
+
+/** The user's git credential helpers for this URL (never prompts). */
+export function fromGitCredentialHelper(url: string): CredentialSource {
+  return {
+    async find() {
+      const { gitCredentialFill } = await import('../../credentials/git-credential.js');
+      const c = await gitCredentialFill(url);
+      return c ? { user: c.username, secret: c.password, origin: 'git-credential', source: `git credential helper for ${new URL(url).host}` } : undefined;
+    },
+  };
 }

@@ -18,6 +18,7 @@ export const s3Schema = {
   region: optionalText('region (default: $AWS_REGION, else us-east-1)'),
   prefix: optionalText('prefix put before every object name, e.g. annex/'),
   pathstyle: optionalYesNo('address the bucket in the URL path (default: yes with endpoint=, no on AWS)'),
+  credential: optionalText('name of an annexd credential holding key_id and the secret (annexd credentials set NAME key_id=…)'),
   publicurl: optionalHttpUrl('public URL of the bucket; recorded so readonly=true clones download over HTTP'),
   partsize: size('multipart part size (default 32MiB; raised as needed to stay within 10,000 parts)', '32MiB', 5 * MiB, 5 * 1024 * MiB),
   multipartthreshold: size('files at least this big upload in parallel parts (default 64MiB)', '64MiB', 5 * MiB),
@@ -37,6 +38,7 @@ export interface S3Settings {
   prefix: string;
   pathStyle: boolean;
   publicUrl: string | undefined;
+  credential: string | undefined;
   partSize: number;
   multipartThreshold: number;
   concurrency: number;
@@ -53,6 +55,7 @@ export function s3Settings(c: S3Config, env: NodeJS.ProcessEnv = process.env): S
     prefix: c.prefix ?? '',
     pathStyle: c.pathstyle ?? c.endpoint !== undefined,
     publicUrl: c.publicurl,
+    credential: c.credential,
     partSize: c.partsize,
     multipartThreshold: Math.max(c.multipartthreshold, c.partsize),
     concurrency: c.concurrency,

@@ -1,14 +1,19 @@
-/**
- * The S3 credential chain: environment, then the pair remembered at initremote
- * (local file; git-annex's creds only with embedcreds=yes), then an AWS profile.
- */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
-import { findCredential, fromEnvironment, fromGitAnnex, type Credential } from '../core/credentials.js';
+import {
+  findCredential,
+  fromCredentialStore,
+  fromDatalad,
+  fromEnvironment,
+  fromGitAnnex,
+  fromGitCredentialHelper,
+  type Credential,
+} from '../core/credentials.js';
 import { fromLocalFile } from '../core/local-creds.js';
+import type { S3Settings } from './config.js';
 
 /** Name of the remembered key pair (local file, or git-annex's creds with embedcreds=yes). */
 export const CREDS_SETTING = 'annexd-s3';
@@ -23,18 +28,40 @@ function awsProfileAvailable(env: NodeJS.ProcessEnv): boolean {
   return existsSync(creds) || existsSync(config);
 }
 
-export async function resolveS3Auth(ctx: RequestContext, env: NodeJS.ProcessEnv = process.env): Promise<S3Auth> {
+/**
+ * The chain, first hit wins: AWS_* variables; the named annexd credential
+ * (credential=NAME; DataLad's credential of that name if annexd has none);
+ * else an annexd credential whose realm is the endpoint's host; the pair
+ * remembered at initremote; git-annex's creds (embedcreds); the user's git
+ * credential helpers for the endpoint; an AWS profile. Nothing ever prompts.
+ */
+export async function resolveS3Auth(ctx: RequestContext, s: S3Settings, env: NodeJS.ProcessEnv = process.env): Promise<S3Auth> {
+  const endpoint = s.endpoint ?? `https://s3.${s.region}.amazonaws.com`;
+  const environment = fromEnvironment('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', env);
+  if (s.credential) {
+    // A credential named in the remote's config must exist: falling through to others would hide a typo.
+    const named = await findCredential(
+      [environment, fromCredentialStore({ name: s.credential, userProp: 'key_id' }), fromDatalad(s.credential, ['user', 'key-id', 'key_id', 'key'], 'aws-s3')],
+      ctx,
+    );
+    if (named) return { credential: named };
+    throw new RemoteError(
+      `credential "${s.credential}" not found: create it with "annexd credentials set ${s.credential} key_id=YOUR_KEY_ID" (the secret key is read from the prompt or stdin)`,
+    );
+  }
   const credential = await findCredential(
     [
-      fromEnvironment('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', env),
+      environment,
+      fromCredentialStore({ realm: new URL(endpoint).host, userProp: 'key_id' }),
       fromLocalFile(CREDS_SETTING),
       fromGitAnnex(CREDS_SETTING),
+      fromGitCredentialHelper(endpoint),
     ],
     ctx,
   );
   if (credential) return { credential };
   if (awsProfileAvailable(env)) return { profile: env.AWS_PROFILE };
   throw new RemoteError(
-    'no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (at initremote or enableremote git-annex then remembers them for this repository), or AWS_PROFILE',
+    'no S3 credentials: store them with "annexd credentials set NAME key_id=YOUR_KEY_ID" and add credential=NAME to the remote (git annex enableremote REMOTE credential=NAME), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE',
   );
 }

@@ -128,7 +128,7 @@ async function rememberCredential(ctx: RequestContext, credential: Credential): 
 }
 
 async function connect(s: S3Settings, ctx: RequestContext, auth?: S3Auth): Promise<S3Store> {
-  const a = auth ?? (await resolveS3Auth(ctx));
+  const a = auth ?? (await resolveS3Auth(ctx, s));
   // Loaded here, not at start-up: the store brings in the AWS SDK and the signer.
   const { S3Store } = await import('./store.js');
   return 'credential' in a ? S3Store.connect(s, a.credential) : S3Store.connect(s, undefined, a.profile);
@@ -141,7 +141,7 @@ export const s3Definition: BackendDefinition<typeof s3Schema> = {
   exportCapable: true,
   async initRemote(config, ctx) {
     const s = s3Settings(config);
-    const auth = await resolveS3Auth(ctx);
+    const auth = await resolveS3Auth(ctx, s);
     const store = await connect(s, ctx, auth);
     try {
       const outcome = await store.ensureBucket(ctx);

@@ -1,0 +1,184 @@
+import { parseArgs } from 'node:util';
+import { CredentialStore } from '../../credentials/store.js';
+import { CredentialError, type StoreKind } from '../../credentials/model.js';
+import { checkProp } from '../../credentials/names.js';
+import { UsageError, type Command } from '../command.js';
+
+const HELP = `Usage:
+  annexd credentials set NAME [PROP=VALUE ...] [--store keyring|file]
+  annexd credentials get NAME [--show-secret] [--json]
+  annexd credentials list [--json]
+  annexd credentials remove NAME
+
+A credential has a name, one secret and plain properties (type, user, key_id,
+realm, ...). The secret is read from a prompt that does not echo, or from
+standard input when that is not a terminal; it is never taken from the
+command line, where other users could see it.
+
+Stores:
+  keyring   the system keyring (Secret Service on Linux, Keychain on macOS,
+            Credential Manager on Windows). Never a non-persistent fallback.
+  file      $XDG_CONFIG_HOME/annexd/secrets.json (else ~/.config/annexd),
+            owner-only; encrypted when ANNEXD_CREDENTIALS_PASSPHRASE is set.
+  Without --store: the keyring when one is reachable, else the file; set says
+  which it used and why.
+
+Environment overrides: ANNEXD_CREDENTIAL_<NAME>_<PROP> and
+ANNEXD_CREDENTIAL_<NAME>_SECRET (NAME and PROP uppercased, other characters
+as _) take precedence over the store, or define a credential outright.
+
+Remotes use a credential with credential=NAME, e.g. for S3:
+  printf %s "$SECRET_KEY" | annexd credentials set mys3 key_id=AKIA...
+  git annex enableremote REMOTE credential=mys3
+
+Exit codes: 0 done, 1 failed (including "no such credential"), 2 usage error.
+`;
+
+/** Reads the secret: hidden prompt on a terminal, else all of stdin (one trailing newline dropped). */
+async function readSecret(name: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    let data = '';
+    stdin.setEncoding('utf8');
+    for await (const chunk of stdin) data += chunk as string;
+    return data.replace(/\r?\n$/, '');
+  }
+  process.stderr.write(`Secret for ${name} (not shown): `);
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  stdin.resume();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let typed = '';
+      const onData = (chunk: string): void => {
+        for (const ch of chunk) {
+          if (ch === '\r' || ch === '\n') {
+            stdin.off('data', onData);
+            resolve(typed);
+            return;
+          }
+          if (ch === '\u0003' || ch === '\u0004') {
+            stdin.off('data', onData);
+            reject(new CredentialError('cancelled: nothing stored'));
+            return;
+          }
+          if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
+          else typed += ch;
+        }
+      };
+      stdin.on('data', onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}
+
+function parseProps(args: string[]): Record<string, string> {
+  const props: Record<string, string> = {};
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    if (eq <= 0) throw new UsageError(`expected PROP=VALUE, got "${a.slice(0, 40)}"`);
+    const prop = a.slice(0, eq);
+    if (prop === 'secret') {
+      throw new UsageError('the secret is not taken from the command line (other users can see it there): it is read from the prompt or stdin');
+    }
+    props[checkProp(prop)] = a.slice(eq + 1);
+  }
+  return props;
+}
+
+function storeKind(value: string | undefined): StoreKind | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'keyring' || value === 'file') return value;
+  throw new UsageError(`--store must be keyring or file, not "${value}"`);
+}
+
+const out = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+
+export const credentialsCommand: Command = {
+  name: 'credentials',
+  summary: 'store, show, list and remove the credentials remotes use',
+  help: HELP,
+  async run(args) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          store: { type: 'string' },
+          json: { type: 'boolean', default: false },
+          'show-secret': { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const { values, positionals } = parsed;
+    const [action, name, ...rest] = positionals;
+    const store = new CredentialStore();
+    const needName = (): string => {
+      if (!name) throw new UsageError(`credentials ${action} needs a NAME`);
+      return name;
+    };
+    switch (action) {
+      case 'set': {
+        const n = needName();
+        const props = parseProps(rest);
+        const kind = storeKind(values.store);
+        const secret = await readSecret(n);
+        if (!secret) throw new CredentialError('empty secret: nothing stored');
+        const r = await store.set(n, secret, props, { store: kind });
+        if (values.json) out(JSON.stringify({ name: n, store: r.store, where: r.where }));
+        else out(`stored credential "${n}" in ${r.where}${r.why ? ` (${r.why})` : ''}`);
+        return 0;
+      }
+      case 'get': {
+        const n = needName();
+        if (rest.length) throw new UsageError('credentials get takes one NAME');
+        const c = await store.get(n);
+        if (!c) throw new CredentialError(`no credential named "${n}" (annexd credentials list shows them)`);
+        if (values.json) {
+          const { secret, ...info } = c;
+          out(JSON.stringify(values['show-secret'] ? { ...info, secret } : info));
+        } else {
+          const lines = [`name: ${c.name}`, `store: ${c.store}`, ...Object.entries(c.props).map(([k, v]) => `${k}: ${v}`)];
+          if (c.updated) lines.push(`updated: ${c.updated}`);
+          lines.push(values['show-secret'] ? `secret: ${c.secret}` : 'secret: (hidden; --show-secret prints it)');
+          out(lines.join('\n'));
+        }
+        return 0;
+      }
+      case 'list': {
+        if (name) throw new UsageError('credentials list takes no NAME');
+        const all = await store.list();
+        if (values.json) {
+          out(JSON.stringify(all));
+        } else if (!all.length) {
+          out(`no credentials stored (in ${store.dir})`);
+        } else {
+          const width = Math.max(4, ...all.map((c) => c.name.length));
+          out(`${'NAME'.padEnd(width)}  STORE    PROPERTIES`);
+          for (const c of all) {
+            const props = Object.entries(c.props).map(([k, v]) => `${k}=${v}`).join(' ');
+            out(`${c.name.padEnd(width)}  ${c.store.padEnd(7)}  ${props}`);
+          }
+        }
+        return 0;
+      }
+      case 'remove': {
+        const n = needName();
+        if (!(await store.remove(n))) throw new CredentialError(`no credential named "${n}"`);
+        out(`removed credential "${n}"`);
+        return 0;
+      }
+      case undefined:
+        throw new UsageError('credentials needs an action: set, get, list or remove');
+      default:
+        throw new UsageError(`unknown credentials action "${action}" (set, get, list, remove)`);
+    }
+  },
+};
