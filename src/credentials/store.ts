@@ -79,7 +79,8 @@ export class CredentialStore {
     const file = await this.secretStore('file');
     const f = await file.available();
     if (!f.ok) throw new CredentialError(`no store can be used: keyring: ${k.reason}; file: ${f.reason}`);
-    return { store: file, why: `no system keyring (${k.reason})` };
+    // The reason's first clause only: its advice ("use --store file") was just followed.
+    return { store: file, why: k.reason.split(';')[0] };
   }
 
   async set(name: string, secret: string, props: Record<string, string>, options: { store?: StoreKind } = {}): Promise<SetResult> {

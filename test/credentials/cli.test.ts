@@ -28,7 +28,9 @@ describe('annexd credentials', () => {
   it('sets from stdin, gets without the secret unless asked, lists, removes', async () => {
     const set = await annexd(['credentials', 'set', 'lab-s3', 'key_id=AKIDLAB', 'realm=s3.lab.example'], { input: 'lab-secret-1\n' });
     expect(set.code, set.stderr).toBe(0);
-    expect(set.stdout).toMatch(/stored credential "lab-s3" in file .*secrets\.json \(plain text, owner-only\) \(no system keyring/);
+    expect(set.stdout).toMatch(
+      /^stored credential "lab-s3" in file .*secrets\.json \(plain text, owner-only\); chosen because no Secret Service keyring reachable \(no D-Bus session bus\)\n$/,
+    );
 
     const get = await annexd(['credentials', 'get', 'lab-s3']);
     expect(get.code).toBe(0);

@@ -5,11 +5,12 @@
  * appear nowhere a user or another process could see it.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exec } from '../../src/util/exec.js';
 import { AnnexRepo } from '../support/annex.js';
+import { filesContaining } from '../support/files.js';
 import { useS3Suite } from '../support/s3.js';
 import { BIN_DIR } from '../support/tools.js';
 
@@ -20,16 +21,6 @@ const remoteArgs = (name: string, bucket: string, ...extra: string[]): string[] 
   'annex', 'initremote', name, 'type=external', 'externaltype=annexd-s3', 'encryption=none', `bucket=${bucket}`, `endpoint=${suite.s3.endpoint}`, ...extra,
 ];
 
-/** Every file under dir whose content includes the needle. */
-async function filesContaining(dir: string, needle: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const p = join(entry.parentPath, entry.name);
-    if ((await readFile(p).catch(() => Buffer.alloc(0))).includes(needle)) found.push(p);
-  }
-  return found;
-}
 
 async function roundTrip(repo: AnnexRepo, remote: string): Promise<string> {
   const outputs: string[] = [];

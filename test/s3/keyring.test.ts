@@ -6,24 +6,15 @@
  * no output and in no file in plain text (gnome-keyring encrypts its store).
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runInKeyringSession } from '../support/keyring.js';
+import { filesContaining } from '../support/files.js';
 import { useS3Suite } from '../support/s3.js';
 
 const SENTINEL = `sentinel-${randomBytes(12).toString('hex')}`;
 const suite = useS3Suite(SENTINEL);
 
-async function filesContaining(dir: string, needle: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const p = join(entry.parentPath, entry.name);
-    if ((await readFile(p).catch(() => Buffer.alloc(0))).includes(needle)) found.push(p);
-  }
-  return found;
-}
 
 describe('S3 with a credential in the system keyring', () => {
   it('copies, drops and gets with the secret from gnome-keyring, and leaks it nowhere', async () => {

@@ -133,7 +133,7 @@ export const credentialsCommand: Command = {
         if (!secret) throw new CredentialError('empty secret: nothing stored');
         const r = await store.set(n, secret, props, { store: kind });
         if (values.json) out(JSON.stringify({ name: n, store: r.store, where: r.where }));
-        else out(`stored credential "${n}" in ${r.where}${r.why ? ` (${r.why})` : ''}`);
+        else out(`stored credential "${n}" in ${r.where}${r.why ? `; chosen because ${r.why}` : ''}`);
         return 0;
       }
       case 'get': {
