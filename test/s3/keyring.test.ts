@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { exec } from '../../src/util/exec.js';
 import { runInKeyringSession } from '../support/keyring.js';
 import { filesContaining } from '../support/files.js';
 import { useS3Suite } from '../support/s3.js';
@@ -46,5 +47,11 @@ describe('S3 with a credential in the system keyring', () => {
     expect(out).toMatch(/fsck data\.bin[\s\S]*\(checksum\.\.\.\) ok/);
     expect(out).not.toContain(SENTINEL);
     expect(await filesContaining(sandbox.dir, SENTINEL)).toEqual([]);
+
+    // Outside the keyring's session the remote cannot read the secret: it says so, and prompts for nothing.
+    const outside = await exec('git', ['annex', 'fsck', '--fast', '--from', 'kr', 'data.bin'], { cwd: repo, env: sandbox.env });
+    expect(outside.code).not.toBe(0);
+    expect(outside.stdout + outside.stderr).toMatch(/no Secret Service keyring reachable \(no D-Bus session bus\)/);
+    expect(outside.stdout + outside.stderr).not.toMatch(/CredentialError/);
   });
 });

@@ -56,7 +56,14 @@ export async function findCredential(
   ctx: RequestContext,
 ): Promise<Credential | undefined> {
   for (const source of sources) {
-    const c = await source.find(ctx);
+    let c: Credential | undefined;
+    try {
+      c = await source.find(ctx);
+    } catch (err) {
+      // The store's own messages (keyring locked, wrong passphrase, …) already name the fix.
+      if (err instanceof Error && err.name === 'CredentialError') throw new RemoteError(err.message, { cause: err });
+      throw err;
+    }
     if (c) {
       registerSecret(c.secret);
       registerSecret(c.sessionToken);
