@@ -13,11 +13,16 @@ declare -A PACKAGES=(
   [gnome-keyring-daemon]=gnome-keyring   # a real Secret Service for the keyring tests
   [dbus-run-session]=dbus                # a private D-Bus session for them
   [secret-tool]=libsecret-tools          # how python-keyring (DataLad) stores secrets, for interop tests
+  [lighttpd]=lighttpd                    # WebDAV test server (with lighttpd-mod-webdav below)
+  [apache2]=apache2                      # WebDAV test server (mod_dav_fs)
+  [htpasswd]=apache2-utils               # the apache test server's password file
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
 done
+# lighttpd's WebDAV module has no command to look for.
+[ -f /usr/lib/lighttpd/mod_webdav.so ] || missing+=(lighttpd-mod-webdav)
 if ((${#missing[@]})); then
   echo "annexd setup: installing ${missing[*]}" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else

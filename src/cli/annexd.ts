@@ -26,7 +26,8 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join('\n')}
 
 Special remotes (run by git-annex, see README.md):
-  git-annex-remote-annexd-s3   S3 and S3-compatible object stores
+  git-annex-remote-annexd-s3      S3 and S3-compatible object stores
+  git-annex-remote-annexd-webdav  WebDAV servers
 
 Run "annexd COMMAND --help" for a command's options.
 `;

@@ -48,3 +48,16 @@ export async function saveLocalFile(ctx: RequestContext, name: string, credentia
   await writeFile(tmp, JSON.stringify({ user: credential.user, secret: credential.secret }) + '\n', { mode: 0o600, flag: 'wx' });
   await rename(tmp, file);
 }
+
+/**
+ * Keeps a pair the server accepted at initremote for later runs: in the
+ * owner-only local file, or, when the user asked for embedcreds=yes, in
+ * git-annex's own store (which puts it in the git-annex branch and shows it in --debug).
+ */
+export async function rememberCredential(ctx: RequestContext, name: string, credential: Credential): Promise<void> {
+  if ((await ctx.annex.getConfig('embedcreds')).toLowerCase() === 'yes') {
+    await ctx.annex.setCreds(name, credential.user, credential.secret);
+  } else {
+    await saveLocalFile(ctx, name, credential);
+  }
+}

@@ -12,8 +12,7 @@ import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
 import { encodeSegment } from './address.js';
 import type { S3Store } from './store.js';
-import type { Credential } from '../core/credentials.js';
-import { saveLocalFile } from '../core/local-creds.js';
+import { rememberCredential } from '../core/local-creds.js';
 
 /** S3 object names are UTF-8; an export path that is not cannot be stored. */
 function exportObjectKey(s: S3Settings, name: WireName): string {
@@ -110,22 +109,6 @@ class S3Backend implements Backend {
 }
 
 /** Resolves credentials and opens a client; `auth` is passed when the caller already has it. */
-/**
- * Keeps the key pair for later runs: in an owner-only local file, or, when the
- * user asked for embedcreds=yes, in git-annex's own store (which puts it in the
- * git-annex branch, encrypted only with gpg encryption, and shows it in --debug).
- */
-async function rememberCredential(ctx: RequestContext, credential: Credential): Promise<void> {
-  if (credential.sessionToken) {
-    await ctx.annex.info('temporary credentials (AWS_SESSION_TOKEN) are not remembered; set them again for each use');
-    return;
-  }
-  if ((await ctx.annex.getConfig('embedcreds')).toLowerCase() === 'yes') {
-    await ctx.annex.setCreds(CREDS_SETTING, credential.user, credential.secret);
-  } else {
-    await saveLocalFile(ctx, CREDS_SETTING, credential);
-  }
-}
 
 async function connect(s: S3Settings, ctx: RequestContext, auth?: S3Auth): Promise<S3Store> {
   const a = auth ?? (await resolveS3Auth(ctx, s));
@@ -152,7 +135,11 @@ export const s3Definition: BackendDefinition<typeof s3Schema> = {
     // Like git-annex's own S3 remote, remember credentials given in the environment,
     // once the server has accepted them.
     if ('credential' in auth && auth.credential.origin === 'environment') {
-      await rememberCredential(ctx, auth.credential);
+      if (auth.credential.sessionToken) {
+        await ctx.annex.info('temporary credentials (AWS_SESSION_TOKEN) are not remembered; set them again for each use');
+      } else {
+        await rememberCredential(ctx, CREDS_SETTING, auth.credential);
+      }
     }
   },
   async open(config, ctx) {

@@ -22,6 +22,7 @@ import { formatSize } from '../core/sizes.js';
 import type { S3Settings } from './config.js';
 import { classifyS3Error, describeS3Error, httpStatus } from './errors.js';
 import { LeanS3, S3HttpError } from './lean-request.js';
+import { parseContentRange } from '../core/content-range.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -74,13 +75,6 @@ async function withFileBody<T>(
     signal.removeEventListener('abort', onAbort);
     source.destroy();
   }
-}
-
-/** "bytes 100-199/1000" → { start: 100, total: 1000 } */
-function parseContentRange(value: string | undefined): { start: number; total: number | undefined } | undefined {
-  const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(value ?? '');
-  if (!m) return undefined;
-  return { start: Number(m[1]), total: m[2] === '*' ? undefined : Number(m[2]) };
 }
 
 export class S3Store {

@@ -1,0 +1,35 @@
+/** Every setting of an annexd-webdav remote: drives LISTCONFIGS, --help and validation. */
+import { integer, optionalHttpUrl, optionalText, type ConfigOf, type FieldSpec } from '../core/config.js';
+
+/** The collection URL is the one setting a WebDAV remote cannot do without. */
+function requiredHttpUrl(description: string, example: string): FieldSpec<string> {
+  const inner = optionalHttpUrl(description);
+  return {
+    description,
+    parse(raw) {
+      const url = inner.parse(raw);
+      if (url === undefined) throw new Error(`is required, e.g. ${example}`);
+      return url;
+    },
+  };
+}
+
+export const webdavSchema = {
+  url: requiredHttpUrl('URL of the WebDAV collection to store in (created by initremote when missing)', 'url=https://dav.example.org/annex'),
+  credential: optionalText('name of an annexd credential holding user and the password (annexd credentials set NAME user=…)'),
+  retries: integer('retries of a failed request, with exponential backoff (default 5)', 5, 0, 20),
+};
+
+export type WebdavConfig = ConfigOf<typeof webdavSchema>;
+
+/** The settings as the backend uses them. */
+export interface WebdavSettings {
+  /** The collection URL, without a trailing slash. */
+  url: string;
+  credential: string | undefined;
+  retries: number;
+}
+
+export function webdavSettings(c: WebdavConfig): WebdavSettings {
+  return { url: c.url, credential: c.credential, retries: c.retries };
+}

@@ -1,0 +1,285 @@
+/**
+ * Resource operations on the remote's collection: atomic upload (PUT to a
+ * temporary name, then MOVE into place), resumable GET, HEAD, DELETE, MOVE,
+ * MKCOL of missing parents, and the PROPFIND check of initremote. Every
+ * request is retried per the remote's policy.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { LocalPath, RequestContext } from '../../protocol/contract.js';
+import { RemoteError } from '../../protocol/errors.js';
+import type { TransferContext } from '../core/backend.js';
+import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
+import { IncompleteTransferError } from '../core/net-errors.js';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
+import type { DavClient, DavResponse } from './client.js';
+import type { WebdavSettings } from './config.js';
+import { classifyDavError, describeDavError, NotWebdavError } from './errors.js';
+import { parseContentRange } from '../core/content-range.js';
+
+const ok = (status: number): boolean => status >= 200 && status < 300;
+
+/** A parent collection is missing: servers answer 409 (RFC 4918) or 404. */
+const parentMissing = (status: number): boolean => status === 404 || status === 409;
+
+/** "/a/b/c" → "/a/b"; the root has no parent. */
+function parentOf(path: string): string | undefined {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? undefined : path.slice(0, i);
+}
+
+function contentLength(res: DavResponse): number | undefined {
+  const v = res.headers['content-length'];
+  return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/** The file as an async iterable, reporting bytes as undici reads them; read errors fail the request. */
+async function* fileChunks(file: LocalPath, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+    onBytes((chunk as Buffer).length);
+    yield chunk as Buffer;
+  }
+}
+
+const PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>\n';
+
+export class DavStore {
+  /** Collections known to exist (or being created) in this process, by absolute path. */
+  private readonly collections = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly client: DavClient,
+    readonly settings: WebdavSettings,
+  ) {}
+
+  /** Absolute path of a resource path relative to the remote's collection. */
+  path(rel: string): string {
+    return this.client.basePath + rel;
+  }
+
+  private retry<T>(what: string, ctx: RequestContext, op: () => Promise<T>): Promise<T> {
+    return withRetry(op, {
+      policy: { ...DEFAULT_RETRY_POLICY, retries: this.settings.retries },
+      classify: classifyDavError,
+      signal: ctx.signal,
+      onRetry: ({ attempt, error }) => {
+        void ctx.annex.debug(`retrying ${what} after attempt ${attempt}: ${describeDavError(error, what, this.settings)}`);
+      },
+    });
+  }
+
+  /**
+   * Makes sure a collection exists. `stale` says a request just found it
+   * missing, so a remembered "exists" is out of date (e.g. removed by an export).
+   */
+  private ensureCollection(path: string, ctx: RequestContext, stale: boolean): Promise<void> {
+    if (stale) this.collections.delete(path);
+    let pending = this.collections.get(path);
+    if (!pending) {
+      pending = this.createCollection(path, ctx);
+      this.collections.set(path, pending);
+      pending.catch(() => this.collections.delete(path));
+    }
+    return pending;
+  }
+
+  private async createCollection(path: string, ctx: RequestContext): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.client.request('MKCOL', `${path}/`, { signal: ctx.signal });
+      // 405: something exists there already (another job made it first).
+      if (ok(res.statusCode) || res.statusCode === 405) {
+        await res.body.dump();
+        return;
+      }
+      const parent = parentOf(path);
+      if (attempt === 0 && parentMissing(res.statusCode) && parent !== undefined) {
+        await res.body.dump();
+        await this.ensureCollection(parent, ctx, true);
+        continue;
+      }
+      throw await this.client.failure(res, 'MKCOL', `${path}/`);
+    }
+  }
+
+  /** Forgets remembered collections at or below `path`. */
+  private forgetCollections(path: string): void {
+    for (const p of this.collections.keys()) if (p === path || p.startsWith(`${path}/`)) this.collections.delete(p);
+  }
+
+  /**
+   * Uploads a file to `rel`. It goes to a temporary name in the same collection
+   * first and is moved into place when complete, so it is never visible under
+   * its final name half-written.
+   */
+  async put(rel: string, file: LocalPath, t: TransferContext): Promise<void> {
+    const size = await fileSize(file);
+    const target = this.path(rel);
+    const dir = parentOf(target) ?? '';
+    const tmp = `${dir}/.annexd-tmp-${randomBytes(8).toString('hex')}`;
+    await this.retry('store', t, async () => {
+      // lighttpd answers an empty PUT into a missing collection with 500, not 409:
+      // for empty files, make sure of the parent first (remembered, so usually free).
+      if (size === 0) await this.ensureCollection(dir, t, false);
+      const send = (): Promise<DavResponse> => {
+        let sent = 0;
+        return this.client.request('PUT', tmp, {
+          headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' },
+          body: size === 0 ? '' : Readable.from(fileChunks(file, (n) => t.progress.set((sent += n)))),
+          signal: t.signal,
+        });
+      };
+      let res = await send();
+      if (parentMissing(res.statusCode)) {
+        await res.body.dump();
+        await this.ensureCollection(dir, t, true);
+        res = await send();
+      }
+      if (!ok(res.statusCode)) throw await this.client.failure(res, 'PUT', tmp);
+      await res.body.dump();
+    });
+    try {
+      await this.movePath(tmp, target, t);
+    } catch (err) {
+      await this.deleteQuietly(tmp);
+      throw err;
+    }
+  }
+
+  private async deleteQuietly(path: string): Promise<void> {
+    try {
+      const res = await this.client.request('DELETE', path, { signal: AbortSignal.timeout(10_000) });
+      await res.body.dump();
+    } catch {
+      // Best effort: a leftover temporary name is never mistaken for content.
+    }
+  }
+
+  /**
+   * Downloads `rel` into `file`. A partial file from an earlier attempt is
+   * resumed with a Range request; a cut connection resumes the same way.
+   */
+  async get(rel: string, file: LocalPath, t: TransferContext): Promise<void> {
+    const path = this.path(rel);
+    await this.retry('retrieve', t, async () => {
+      let offset = await partialSize(file);
+      t.progress.set(offset);
+      const request = (from: number): Promise<DavResponse> =>
+        this.client.request('GET', path, { headers: from > 0 ? { range: `bytes=${from}-` } : {}, signal: t.signal });
+      let res = await request(offset);
+      if (res.statusCode === 416) {
+        await res.body.dump();
+        // Nothing past our offset: either the file is already complete, or it is longer than the resource.
+        if ((await this.sizeOnce(path, t)) === offset) return;
+        offset = 0;
+        res = await request(0);
+      }
+      let start = 0;
+      let total: number | undefined;
+      if (res.statusCode === 206) {
+        const range = parseContentRange(res.headers['content-range']);
+        if (!range || range.start > offset) {
+          await res.body.dump();
+          throw new RemoteError(`the server at ${this.settings.url} answered a range request with an unusable range`);
+        }
+        ({ start, total } = range);
+      } else if (res.statusCode === 200) {
+        total = contentLength(res);
+      } else {
+        throw await this.client.failure(res, 'GET', path);
+      }
+      let got = 0;
+      await writeFrom(file, start, res.body, (n) => t.progress.set(start + (got += n)), t.signal);
+      if (total !== undefined && start + got !== total) throw new IncompleteTransferError(total, start + got);
+    });
+  }
+
+  /** Size of a resource, or undefined when absent (one HEAD, not retried). */
+  private async sizeOnce(path: string, ctx: RequestContext): Promise<number | undefined> {
+    const res = await this.client.request('HEAD', path, { signal: ctx.signal });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return undefined;
+    }
+    if (!ok(res.statusCode)) throw await this.client.failure(res, 'HEAD', path);
+    await res.body.dump();
+    return contentLength(res) ?? 0;
+  }
+
+  /** true / false when the server says so; anything else throws. */
+  async exists(rel: string, ctx: RequestContext): Promise<boolean> {
+    const size = await this.retry('check presence', ctx, () => this.sizeOnce(this.path(rel), ctx));
+    return size !== undefined;
+  }
+
+  /** Deletes a resource (a collection when `rel` ends in "/"); an absent one counts as deleted. */
+  async delete(rel: string, ctx: RequestContext): Promise<void> {
+    const path = this.path(rel);
+    if (path.endsWith('/')) this.forgetCollections(path.slice(0, -1));
+    await this.retry('remove', ctx, async () => {
+      const res = await this.client.request('DELETE', path, { signal: ctx.signal });
+      if (!ok(res.statusCode) && res.statusCode !== 404) throw await this.client.failure(res, 'DELETE', path);
+      await res.body.dump();
+    });
+  }
+
+  /** Server-side rename, replacing whatever is at the destination. */
+  async move(fromRel: string, toRel: string, ctx: RequestContext): Promise<void> {
+    await this.movePath(this.path(fromRel), this.path(toRel), ctx);
+  }
+
+  private async movePath(from: string, to: string, ctx: RequestContext): Promise<void> {
+    await this.retry('move', ctx, async () => {
+      const send = (): Promise<DavResponse> =>
+        this.client.request('MOVE', from, {
+          headers: { destination: this.client.url(to), overwrite: 'T' },
+          signal: ctx.signal,
+        });
+      let res = await send();
+      const parent = parentOf(to);
+      if (parentMissing(res.statusCode) && parent !== undefined) {
+        await res.body.dump();
+        await this.ensureCollection(parent, ctx, true);
+        res = await send();
+      }
+      if (!ok(res.statusCode)) throw await this.client.failure(res, 'MOVE', from);
+      await res.body.dump();
+    });
+  }
+
+  /**
+   * INITREMOTE's check: the URL must be a WebDAV collection (PROPFIND Depth 0);
+   * a missing one is created with its missing parents.
+   */
+  async ensureBase(ctx: RequestContext): Promise<'found' | 'created'> {
+    const base = this.client.basePath;
+    const status = await this.retry('check url', ctx, async () => {
+      const res = await this.client.request('PROPFIND', base, {
+        headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
+        body: PROPFIND_BODY,
+        signal: ctx.signal,
+      });
+      if (res.statusCode === 207) {
+        const xml = await res.body.text();
+        if (!/<([\w-]+:)?collection\b/i.test(xml)) {
+          throw new RemoteError(`${this.settings.url} is a file on the server, not a WebDAV collection: check url=`);
+        }
+        return 207;
+      }
+      // A plain web server refuses PROPFIND (405, 501) or ignores it and answers like a GET (2xx).
+      if (res.statusCode === 405 || res.statusCode === 501 || ok(res.statusCode)) {
+        await res.body.dump();
+        throw new NotWebdavError(this.settings.url, res.statusCode);
+      }
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        return 404;
+      }
+      throw await this.client.failure(res, 'PROPFIND', base);
+    });
+    if (status === 207) return 'found';
+    await this.ensureCollection(base.replace(/\/$/, ''), ctx, true);
+    return 'created';
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * What a WebDAV failure means for the user, and whether trying again can help.
+ * Errors are HTTP answers (DavHttpError), network failures (Node and undici
+ * error codes) or local file system errors.
+ */
+import { messageOf } from '../../protocol/errors.js';
+import { isRetryableNetworkError, networkProblem } from '../core/net-errors.js';
+import { parseRetryAfter, type Verdict } from '../core/retry.js';
+import type { WebdavSettings } from './config.js';
+
+/** An HTTP answer other than the ones the operation expects. */
+export class DavHttpError extends Error {
+  override readonly name = 'DavHttpError';
+  constructor(
+    readonly method: string,
+    /** Absolute URL of the resource (never contains credentials). */
+    readonly url: string,
+    readonly status: number,
+    readonly headers: Record<string, string | string[] | undefined>,
+    /** Where the credential sent came from; undefined when the request was anonymous. */
+    readonly credentialSource: string | undefined,
+  ) {
+    super(`${method} ${url}: HTTP ${status}`);
+  }
+
+  header(name: string): string | undefined {
+    const v = this.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+}
+
+/** The URL answers, but not as a WebDAV server (PROPFIND refused or ignored). */
+export class NotWebdavError extends Error {
+  override readonly name = 'NotWebdavError';
+  constructor(
+    readonly url: string,
+    readonly status: number,
+  ) {
+    super(`the server at ${url} is not a WebDAV server (PROPFIND not allowed: HTTP ${status})`);
+  }
+}
+
+export function classifyDavError(err: unknown): Verdict {
+  if (isRetryableNetworkError(err)) return { retry: true };
+  if (!(err instanceof DavHttpError)) return { retry: false };
+  const retryAfterMs = parseRetryAfter(err.header('retry-after'));
+  if (err.status === 429 || err.status === 503) return { retry: true, retryAfterMs };
+  // 501 Not Implemented and 505 are answers about the request, not passing trouble.
+  if (err.status >= 500 && err.status !== 501 && err.status !== 505) return { retry: true };
+  return { retry: false };
+}
+
+const CREDENTIAL_FIX =
+  'set WEBDAV_USERNAME and WEBDAV_PASSWORD (remembered at initremote), or store them with "annexd credentials set NAME user=USER" and add credential=NAME to the remote';
+
+function describeHttp(err: DavHttpError, operation: string, s: WebdavSettings): string {
+  const { status, url } = err;
+  if (status === 401) {
+    return err.credentialSource
+      ? `${operation} failed: ${s.url} refused the credentials from ${err.credentialSource} (HTTP 401): check the user name and password; ${CREDENTIAL_FIX}`
+      : `${operation} failed: ${s.url} needs credentials (HTTP 401): ${CREDENTIAL_FIX}`;
+  }
+  if (status === 403) {
+    return `${operation} refused (HTTP 403) by ${url}: the ${err.credentialSource ? 'user' : 'anonymous user'} may not ${err.method} there; check the permissions on the server`;
+  }
+  if (status >= 300 && status < 400) {
+    const to = err.header('location');
+    return `${operation} failed: ${url} redirects (HTTP ${status})${to ? ` to ${to}` : ''}; set url= to the address the server redirects to`;
+  }
+  if (status === 404) return `${operation} failed: ${url} does not exist on the server (HTTP 404)`;
+  if (status === 507) return `${operation} failed: the server at ${s.url} is out of space (HTTP 507)`;
+  if (status === 413) return `${operation} failed: the server at ${s.url} refuses files this large (HTTP 413)`;
+  return `${operation} failed: the server answered ${err.method} ${url} with HTTP ${status}`;
+}
+
+/** One line naming the cause and, where we know it, the fix. */
+export function describeDavError(err: unknown, operation: string, s: WebdavSettings): string {
+  const net = networkProblem(err, s.url);
+  if (net) return `${operation} failed: ${net}`;
+  if (err instanceof NotWebdavError) return `${operation} failed: ${err.message}; check url=`;
+  if (err instanceof DavHttpError) return describeHttp(err, operation, s);
+  const fs = err as NodeJS.ErrnoException | undefined;
+  if (fs?.code === 'ENOENT' && fs.path !== undefined) return `${operation} failed: local file not found: ${fs.path}`;
+  return `${operation} failed: ${messageOf(err)}`;
+}

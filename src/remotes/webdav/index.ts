@@ -1,0 +1,107 @@
+/**
+ * annexd-webdav: git-annex special remote for WebDAV servers. Keys are stored
+ * as <url>/<DIRHASH-LOWER><key> (hash directories, like git-annex's directory
+ * remote); export trees put files at <url>/<path>.
+ */
+import type { LocalPath, RequestContext } from '../../protocol/contract.js';
+import { RemoteError } from '../../protocol/errors.js';
+import type { WireName } from '../../protocol/wire.js';
+import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
+import type { Credential } from '../core/credentials.js';
+import { rememberCredential } from '../core/local-creds.js';
+import { webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
+import { CREDS_SETTING, resolveWebdavCredential } from './credentials.js';
+import type { DavStore } from './dav.js';
+import { describeDavError } from './errors.js';
+
+/** Percent-encodes each segment of a slash-separated path. */
+const encodePath = (path: string): string => path.split('/').map(encodeURIComponent).join('/');
+
+/** Export paths become URL paths; a name that is not UTF-8 has no URL. */
+function exportPath(name: WireName): string {
+  const text = name.text;
+  if (text === undefined) throw new RemoteError(`cannot export "${name}": WebDAV paths must be valid UTF-8`);
+  return encodePath(text);
+}
+
+class WebdavBackend implements Backend {
+  readonly exporter: ExportBackend;
+
+  constructor(private readonly dav: DavStore) {
+    this.exporter = {
+      store: (name, _key, file, t) => dav.put(exportPath(name), file, t),
+      retrieve: (name, _key, file, t) => dav.get(exportPath(name), file, t),
+      checkPresent: (name, _key, ctx) => dav.exists(exportPath(name), ctx),
+      remove: (name, _key, ctx) => dav.delete(exportPath(name), ctx),
+      // Already gone counts as removed (DELETE's 404 is success).
+      removeDirectory: (dir, ctx) => dav.delete(`${exportPath(dir)}/`, ctx),
+      rename: (name, _key, newName, ctx) => dav.move(exportPath(name), exportPath(newName), ctx),
+    };
+  }
+
+  /** Where a key lives: <DIRHASH-LOWER><key>, asked of git-annex so the layout matches its own. */
+  private async keyPath(key: string, ctx: RequestContext): Promise<string> {
+    return encodePath((await ctx.annex.dirhashLower(key)) + key);
+  }
+
+  async store(key: string, file: LocalPath, t: TransferContext): Promise<void> {
+    await this.dav.put(await this.keyPath(key, t), file, t);
+  }
+
+  async retrieve(key: string, file: LocalPath, t: TransferContext): Promise<void> {
+    await this.dav.get(await this.keyPath(key, t), file, t);
+  }
+
+  async checkPresent(key: string, ctx: RequestContext): Promise<boolean> {
+    return this.dav.exists(await this.keyPath(key, ctx), ctx);
+  }
+
+  async remove(key: string, ctx: RequestContext): Promise<void> {
+    await this.dav.delete(await this.keyPath(key, ctx), ctx);
+  }
+
+  info(): Array<[string, string]> {
+    return [
+      ['url', this.dav.settings.url],
+      ['user', this.dav.client.credential?.user ?? '(anonymous)'],
+    ];
+  }
+
+  close(): Promise<void> {
+    return this.dav.client.close();
+  }
+}
+
+async function connect(s: WebdavSettings, credential: Credential | undefined): Promise<DavStore> {
+  // Loaded here, not at start-up: the client brings in undici.
+  const [{ DavClient }, { DavStore }] = await Promise.all([import('./client.js'), import('./dav.js')]);
+  return new DavStore(await DavClient.connect(s.url, credential), s);
+}
+
+export const webdavDefinition: BackendDefinition<typeof webdavSchema> = {
+  externalType: 'annexd-webdav',
+  summary: 'git-annex special remote for WebDAV servers (Nextcloud, Apache mod_dav, lighttpd, rclone, …)',
+  schema: webdavSchema,
+  exportCapable: true,
+  async initRemote(config, ctx) {
+    const s = webdavSettings(config);
+    const credential = await resolveWebdavCredential(ctx, s);
+    const dav = await connect(s, credential);
+    try {
+      const outcome = await dav.ensureBase(ctx);
+      await ctx.annex.info(`WebDAV collection ${s.url} ${outcome}`);
+    } finally {
+      await dav.client.close();
+    }
+    // Like git-annex's own webdav remote, remember credentials given in the environment,
+    // once the server has accepted them.
+    if (credential?.origin === 'environment') await rememberCredential(ctx, CREDS_SETTING, credential);
+  },
+  async open(config, ctx) {
+    const s = webdavSettings(config);
+    return new WebdavBackend(await connect(s, await resolveWebdavCredential(ctx, s)));
+  },
+  describeError(err, operation, config) {
+    return describeDavError(err, operation, webdavSettings(config));
+  },
+};

@@ -1,0 +1,4 @@
+import { runRemote } from '../core/run.js';
+import { webdavDefinition } from './index.js';
+
+await runRemote(webdavDefinition);

@@ -1,0 +1,257 @@
+/**
+ * Real WebDAV servers for integration tests, on 127.0.0.1 with basic auth
+ * (user u, random password): lighttpd + mod_webdav and Apache + mod_dav_fs,
+ * each with its own config in the test's temp dir and a free port.
+ */
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
+import { exec } from '../../src/util/exec.js';
+import { createSandbox, type Sandbox } from './annex.js';
+import { requireTool } from './tools.js';
+
+export type DavKind = 'lighttpd' | 'apache';
+export const DAV_KINDS: DavKind[] = ['lighttpd', 'apache'];
+
+export interface TestDav {
+  kind: DavKind;
+  /** URL of the served area, without a trailing slash, e.g. http://127.0.0.1:PORT/dav */
+  url: string;
+  user: string;
+  password: string;
+  /** WEBDAV_* variables for initremote. */
+  credsEnv: NodeJS.ProcessEnv;
+  /** The directory on disk the server serves at `url`. */
+  root: string;
+  /** A fresh collection URL per call, so tests sharing a server do not collide. */
+  collection(label: string): string;
+  stop(): Promise<void>;
+}
+
+let counter = 0;
+
+/** A port nobody listens on right now (lighttpd and apache cannot be told to bind port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Waits until the server answers HTTP (any status). */
+async function waitForHttp(url: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw new Error(`the WebDAV test server at ${url} did not come up: ${String(err)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+async function pidExited(pid: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > until) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function build(kind: DavKind, port: number, password: string, root: string, stop: () => Promise<void>): TestDav {
+  const url = `http://127.0.0.1:${port}/dav`;
+  return {
+    kind,
+    url,
+    user: 'u',
+    password,
+    credsEnv: { WEBDAV_USERNAME: 'u', WEBDAV_PASSWORD: password },
+    root,
+    collection: (label) => `${url}/${label}-${process.pid}-${++counter}`,
+    stop,
+  };
+}
+
+/** Tries `start` on a free port, and once more on another if that port was taken meanwhile. */
+async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  try {
+    return await start(await freePort());
+  } catch {
+    return start(await freePort());
+  }
+}
+
+async function startLighttpd(dir: string, password: string): Promise<TestDav> {
+  requireTool('lighttpd', 'apt-get install -y lighttpd lighttpd-mod-webdav');
+  if (!existsSync('/usr/lib/lighttpd/mod_webdav.so')) {
+    throw new Error('this test needs lighttpd\'s WebDAV module: run "apt-get install -y lighttpd-mod-webdav" (scripts/setup.sh does it)');
+  }
+  const base = join(dir, 'lighttpd');
+  await mkdir(join(base, 'dav'), { recursive: true });
+  await mkdir(join(base, 'logs'), { recursive: true });
+  await writeFile(join(base, 'users'), `u:${password}\n`, { mode: 0o600 });
+  return onFreePort(async (port) => {
+    const conf = join(base, `lighttpd-${port}.conf`);
+    const pidFile = join(base, 'lighttpd.pid');
+    await writeFile(
+      conf,
+      `server.modules = ( "mod_alias", "mod_auth", "mod_authn_file", "mod_webdav" )
+server.document-root = "${base}/dav"
+server.bind = "127.0.0.1"
+server.port = ${port}
+server.errorlog = "${base}/logs/error.log"
+server.pid-file = "${pidFile}"
+server.max-request-size = 0
+alias.url = ( "/dav/" => "${base}/dav/" )
+auth.backend = "plain"
+auth.backend.plain.userfile = "${base}/users"
+$HTTP["url"] =~ "^/dav($|/)" {
+  webdav.activate = "enable"
+  webdav.is-readonly = "disable"
+  webdav.sqlite-db-name = "${base}/webdav.db"
+  auth.require = ( "" => ( "method" => "basic", "realm" => "dav", "require" => "valid-user" ) )
+}
+`,
+    );
+    const r = await exec('lighttpd', ['-f', conf]);
+    if (r.code !== 0) throw new Error(`lighttpd did not start: ${r.stdout}${r.stderr}`);
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    const dav = build('lighttpd', port, password, join(base, 'dav'), async () => {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        return;
+      }
+      await pidExited(pid);
+    });
+    await waitForHttp(`${dav.url}/`);
+    return dav;
+  });
+}
+
+async function startApache(dir: string, password: string): Promise<TestDav> {
+  requireTool('apache2', 'apt-get install -y apache2');
+  requireTool('htpasswd', 'apt-get install -y apache2-utils');
+  const base = join(dir, 'apache');
+  for (const d of ['dav', 'lock', 'logs', 'run']) await mkdir(join(base, d), { recursive: true });
+  // Started as root, apache serves as www-data: it must reach and own the served tree.
+  const asRoot = userInfo().uid === 0;
+  if (asRoot) {
+    const www = execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }).trim();
+    const wwwGroup = execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }).trim();
+    for (const d of ['dav', 'lock']) await chown(join(base, d), Number(www), Number(wwwGroup));
+  }
+  await chmod(dir, 0o755);
+  await chmod(base, 0o755);
+  const htpasswd = join(base, 'htpasswd');
+  // -i: the password on stdin, not in the process arguments.
+  const h = await exec('htpasswd', ['-ci', htpasswd, 'u'], { input: password + '\n' });
+  if (h.code !== 0) throw new Error(`htpasswd failed: ${h.stderr}`);
+  await chmod(htpasswd, 0o644);
+  return onFreePort(async (port) => {
+    const conf = join(base, `httpd-${port}.conf`);
+    await writeFile(
+      conf,
+      `ServerRoot /etc/apache2
+ServerName localhost
+PidFile ${base}/run/httpd.pid
+DefaultRuntimeDir ${base}/run
+Listen 127.0.0.1:${port}
+${asRoot ? 'User www-data\nGroup www-data' : ''}
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
+LoadModule authn_file_module /usr/lib/apache2/modules/mod_authn_file.so
+LoadModule auth_basic_module /usr/lib/apache2/modules/mod_auth_basic.so
+LoadModule authz_user_module /usr/lib/apache2/modules/mod_authz_user.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+LoadModule dav_module /usr/lib/apache2/modules/mod_dav.so
+LoadModule dav_fs_module /usr/lib/apache2/modules/mod_dav_fs.so
+LoadModule dav_lock_module /usr/lib/apache2/modules/mod_dav_lock.so
+ErrorLog ${base}/logs/error.log
+LogLevel warn
+DAVLockDB ${base}/lock/davlock
+LimitRequestBody 0
+Alias /dav ${base}/dav
+<Directory ${base}/dav>
+  Dav On
+  AuthType Basic
+  AuthName dav
+  AuthUserFile ${htpasswd}
+  Require valid-user
+</Directory>
+`,
+    );
+    const r = await exec('apache2', ['-f', conf, '-k', 'start']);
+    if (r.code !== 0) throw new Error(`apache2 did not start: ${r.stdout}${r.stderr}`);
+    const dav = build('apache', port, password, join(base, 'dav'), async () => {
+      const pid = Number((await readFile(join(base, 'run', 'httpd.pid'), 'utf8').catch(() => '0')).trim());
+      await exec('apache2', ['-f', conf, '-k', 'stop']);
+      if (pid) await pidExited(pid);
+    });
+    await waitForHttp(`${dav.url}/`);
+    return dav;
+  });
+}
+
+export function startTestDav(kind: DavKind, dir: string, password = randomBytes(12).toString('hex')): Promise<TestDav> {
+  return kind === 'lighttpd' ? startLighttpd(dir, password) : startApache(dir, password);
+}
+
+/** `git annex initremote NAME type=external externaltype=annexd-webdav …` with the server's credentials. */
+export async function initDavRemote(
+  repo: { okEnv(env: NodeJS.ProcessEnv, cmd: string, ...args: string[]): Promise<unknown> },
+  dav: TestDav,
+  name: string,
+  params: string[] = [],
+  url = dav.collection(name),
+): Promise<string> {
+  await repo.okEnv(
+    dav.credsEnv,
+    'git',
+    'annex',
+    'initremote',
+    name,
+    'type=external',
+    'externaltype=annexd-webdav',
+    'encryption=none',
+    `url=${url}`,
+    ...params,
+  );
+  return url;
+}
+
+export interface DavSuite {
+  readonly sandbox: Sandbox;
+  readonly dav: TestDav;
+}
+
+/** Registers beforeAll/afterAll that give a describe block its own sandbox and server. */
+export function useDavSuite(kind: DavKind): DavSuite {
+  const suite = {} as { sandbox: Sandbox; dav: TestDav };
+  beforeAll(async () => {
+    suite.sandbox = await createSandbox();
+    suite.dav = await startTestDav(kind, suite.sandbox.dir);
+  });
+  afterAll(async () => {
+    await suite.dav?.stop();
+    await suite.sandbox?.cleanup();
+  });
+  return suite;
+}

@@ -1,0 +1,102 @@
+/** Credentials, bad URLs and servers that are not WebDAV: every failure names its cause and fix. */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
+import { DAV_KINDS, freePort, initDavRemote, useDavSuite } from '../support/webdav.js';
+
+const initArgs = (name: string, url: string, ...more: string[]): string[] =>
+  ['annex', 'initremote', name, 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=${url}`, ...more];
+
+describe.each(DAV_KINDS)('credentials on %s', (kind) => {
+  const suite = useDavSuite(kind);
+
+  it('remembers WEBDAV_USERNAME/WEBDAV_PASSWORD given at initremote, owner-only and out of git', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'remember');
+    await initDavRemote(repo, suite.dav, 'dav');
+    const creds = join(repo.path, '.git/annex/annexd/creds');
+    const [file] = await readdir(creds);
+    expect(file).toMatch(/-annexd-webdav\.json$/);
+    expect((await stat(join(creds, file!))).mode & 0o777).toBe(0o600);
+
+    await repo.write('a.txt', 'remembered\n');
+    await repo.commitAll();
+    // No WEBDAV_* variables from here on.
+    const copy = await repo.ok('git', 'annex', '--debug', 'copy', '--to', 'dav', 'a.txt');
+    expect(copy.stdout + copy.stderr).not.toContain(suite.dav.password);
+    const info = await repo.ok('git', 'annex', 'info', 'dav');
+    expect(info.stdout).toMatch(/user: u/);
+    expect(info.stdout).not.toContain(suite.dav.password);
+    expect(await readFile(join(repo.path, '.git/config'), 'utf8')).not.toContain(suite.dav.password);
+    const branch = await repo.ok('git', 'log', '-p', 'git-annex');
+    expect(branch.stdout).not.toContain(suite.dav.password);
+  });
+
+  it('refuses a wrong password at initremote, naming the credentials and the 401', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'wrongpw');
+    const r = await repo.run('git', initArgs('bad', suite.dav.collection('bad')), { WEBDAV_USERNAME: 'u', WEBDAV_PASSWORD: 'not-the-password' });
+    const out = r.stdout + r.stderr;
+    expect(r.code, out).not.toBe(0);
+    expect(out).toMatch(/refused the credentials from environment \(WEBDAV_USERNAME\) \(HTTP 401\)/);
+    expect(out).toContain('WEBDAV_PASSWORD');
+    expect(out).not.toContain('not-the-password');
+  });
+
+  it('tells a user without credentials which variables to set', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'nocreds');
+    const r = await repo.run('git', initArgs('none', suite.dav.collection('none')));
+    const out = r.stdout + r.stderr;
+    expect(r.code, out).not.toBe(0);
+    expect(out).toMatch(/needs credentials \(HTTP 401\): set WEBDAV_USERNAME and WEBDAV_PASSWORD/);
+    expect(out).toContain('annexd credentials set');
+  });
+});
+
+describe('bad urls', () => {
+  let sandbox: Sandbox;
+  let plain: Server;
+  let plainUrl: string;
+
+  beforeAll(async () => {
+    sandbox = await createSandbox();
+    // A plain web server: no WebDAV methods.
+    plain = createServer((req, res) => {
+      res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 200 : 405, { allow: 'GET, HEAD' }).end();
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => plain.listen(port, '127.0.0.1', resolve));
+    plainUrl = `http://127.0.0.1:${port}/files`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => plain?.close(resolve));
+    await sandbox?.cleanup();
+  });
+
+  it('says when the server is not a WebDAV server', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'notdav');
+    const r = await repo.run('git', initArgs('plainweb', plainUrl));
+    const out = r.stdout + r.stderr;
+    expect(r.code, out).not.toBe(0);
+    expect(out).toContain(`the server at ${plainUrl} is not a WebDAV server (PROPFIND not allowed`);
+  });
+
+  it('refuses a URL that is not http(s), and a missing one', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'badurl');
+    const ftp = await repo.run('git', initArgs('ftp', 'ftp://example.org/annex'));
+    expect(ftp.code).not.toBe(0);
+    expect(ftp.stdout + ftp.stderr).toMatch(/url= must be an http:\/\/ or https:\/\/ URL, not ftp:/);
+    const none = await repo.run('git', ['annex', 'initremote', 'nourl', 'type=external', 'externaltype=annexd-webdav', 'encryption=none']);
+    expect(none.code).not.toBe(0);
+    expect(none.stdout + none.stderr).toMatch(/url= is required, e\.g\. url=https:\/\//);
+  });
+
+  it('names an unreachable server', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'unreachable');
+    const port = await freePort();
+    const r = await repo.run('git', initArgs('gone', `http://127.0.0.1:${port}/dav`, 'retries=0'));
+    const out = r.stdout + r.stderr;
+    expect(r.code, out).not.toBe(0);
+    expect(out).toContain(`cannot reach http://127.0.0.1:${port}/dav: connection refused`);
+  });
+});

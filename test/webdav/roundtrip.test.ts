@@ -1,0 +1,42 @@
+/** Real git-annex copy/drop/get/fsck through annexd-webdav, -J8 served by one process. */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AnnexRepo } from '../support/annex.js';
+import { DAV_KINDS, initDavRemote, useDavSuite } from '../support/webdav.js';
+import { listFiles } from './files.js';
+
+describe.each(DAV_KINDS)('annexd-webdav on %s with real git-annex', (kind) => {
+  const suite = useDavSuite(kind);
+
+  it('serves copy -J8 of 30 files from one remote process, in hash directories', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'jobs');
+    const url = await initDavRemote(repo, suite.dav, 'jobs');
+    const files: Record<string, Buffer> = { 'empty.dat': Buffer.alloc(0), 'big.bin': randomBytes(3 * 1024 * 1024 + 17) };
+    for (let i = 0; i < 28; i++) files[`f/naïve ${i}.bin`] = randomBytes(2000 + i);
+    for (const [name, content] of Object.entries(files)) await repo.write(name, content);
+    await repo.commitAll();
+
+    const copy = await repo.ok('git', 'annex', '--debug', 'copy', '-J8', '--to', 'jobs', '.');
+    const out = copy.stdout + copy.stderr;
+    // git-annex --debug logs every process it starts.
+    const started = out.split('\n').filter((l) => /process \[\d+\].*git-annex-remote-annexd-webdav/.test(l));
+    expect(started, out.slice(0, 2000)).toHaveLength(1);
+
+    // Layout: <url>/<DIRHASH-LOWER><key>, and no temporary uploads left behind.
+    const stored = await listFiles(join(suite.dav.root, basename(url)));
+    expect(stored).toHaveLength(30);
+    const where = (await repo.ok('git', 'annex', 'examinekey', '--format=${hashdirlower}${key}\n', await repo.key('big.bin'))).stdout.trim();
+    expect(stored).toContain(where);
+
+    await repo.ok('git', 'annex', 'drop', '.');
+    await repo.ok('git', 'annex', 'get', '-J8', '.');
+    for (const [name, content] of Object.entries(files)) {
+      expect((await readFile(join(repo.path, name))).equals(content), `${name} round trip`).toBe(true);
+    }
+    await repo.ok('git', 'annex', 'fsck', '--from', 'jobs', '.');
+    await repo.ok('git', 'annex', 'drop', '--from', 'jobs', '.');
+    expect(await listFiles(join(suite.dav.root, basename(url)))).toEqual([]);
+  });
+});
