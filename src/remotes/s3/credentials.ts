@@ -3,16 +3,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
-import {
-  findCredential,
-  fromCredentialStore,
-  fromDatalad,
-  fromEnvironment,
-  fromGitAnnex,
-  fromGitCredentialHelper,
-  type Credential,
-} from '../core/credentials.js';
-import { fromLocalFile } from '../core/local-creds.js';
+import { lookupCredential } from '../core/credential-chain.js';
+import { fromEnvironment, type Credential } from '../core/credentials.js';
 import type { S3Settings } from './config.js';
 
 /** Name of the remembered key pair (local file, or git-annex's creds with embedcreds=yes). */
@@ -28,37 +20,20 @@ function awsProfileAvailable(env: NodeJS.ProcessEnv): boolean {
   return existsSync(creds) || existsSync(config);
 }
 
-/**
- * The chain, first hit wins: AWS_* variables; the named annexd credential
- * (credential=NAME; DataLad's credential of that name if annexd has none);
- * else an annexd credential whose realm is the endpoint's host; the pair
- * remembered at initremote; git-annex's creds (embedcreds); the user's git
- * credential helpers for the endpoint; an AWS profile. Nothing ever prompts.
- */
+/** The shared chain with S3's names, then an AWS profile; no credential at all is an error. */
 export async function resolveS3Auth(ctx: RequestContext, s: S3Settings, env: NodeJS.ProcessEnv = process.env): Promise<S3Auth> {
-  const endpoint = s.endpoint ?? `https://s3.${s.region}.amazonaws.com`;
-  const environment = fromEnvironment('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', env);
-  if (s.credential) {
-    // A credential named in the remote's config must exist: falling through to others would hide a typo.
-    const named = await findCredential(
-      [environment, fromCredentialStore({ name: s.credential, userProp: 'key_id' }), fromDatalad(s.credential, ['user', 'key-id', 'key_id', 'key'], 'aws-s3')],
-      ctx,
-    );
-    if (named) return { credential: named };
-    throw new RemoteError(
-      `credential "${s.credential}" not found: create it with "annexd credentials set ${s.credential} key_id=YOUR_KEY_ID" (the secret key is read from the prompt or stdin)`,
-    );
-  }
-  const credential = await findCredential(
-    [
-      environment,
-      fromCredentialStore({ realm: new URL(endpoint).host, userProp: 'key_id' }),
-      fromLocalFile(CREDS_SETTING),
-      fromGitAnnex(CREDS_SETTING),
-      fromGitCredentialHelper(endpoint),
-    ],
-    ctx,
-  );
+  const credential = await lookupCredential(ctx, {
+    environment: fromEnvironment('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', env),
+    named: s.credential,
+    userProp: 'key_id',
+    // datalad-next keeps an S3 key id in `user`; legacy DataLad in `key_id` (read as `key-id`).
+    dataladUserProps: ['user', 'key-id', 'key_id', 'key'],
+    dataladType: 'aws-s3',
+    url: s.endpoint ?? `https://s3.${s.region}.amazonaws.com`,
+    remembered: CREDS_SETTING,
+    example: 'key_id=YOUR_KEY_ID',
+    secretWord: 'secret key',
+  });
   if (credential) return { credential };
   if (awsProfileAvailable(env)) return { profile: env.AWS_PROFILE };
   throw new RemoteError(
