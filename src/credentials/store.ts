@@ -118,6 +118,23 @@ export class CredentialStore {
     return { name, props: { ...entry.props, ...env.props }, secret, store: entry.store, updated: entry.updated };
   }
 
+  /**
+   * The name of the first credential whose realm is `realm`: stored ones (with
+   * their environment overrides), then ones defined only by environment
+   * variables (ANNEXD_CREDENTIAL_<NAME>_REALM plus _SECRET).
+   */
+  async findByRealm(realm: string): Promise<string | undefined> {
+    const entries = await this.index.read();
+    for (const [name, e] of Object.entries(entries)) {
+      if ((envOverrides(name, this.env).props.realm ?? e.props.realm) === realm) return name;
+    }
+    for (const [key, value] of Object.entries(this.env)) {
+      const m = /^ANNEXD_CREDENTIAL_(.+)_REALM$/.exec(key);
+      if (m?.[1] && value === realm && this.env[`ANNEXD_CREDENTIAL_${m[1]}_SECRET`] !== undefined) return m[1].toLowerCase();
+    }
+    return undefined;
+  }
+
   async list(): Promise<CredentialInfo[]> {
     const entries = await this.index.read();
     return Object.entries(entries).map(([name, e]) => ({ name, props: e.props, store: e.store, updated: e.updated }));

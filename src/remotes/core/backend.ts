@@ -5,13 +5,14 @@
  */
 import type {
   Availability,
+  CheckUrlResult,
   ConfigDescription,
   ExportHandler,
   LocalPath,
   RequestContext,
   SpecialRemote,
 } from '../../protocol/contract.js';
-import { messageOf, RemoteError } from '../../protocol/errors.js';
+import { messageOf, RemoteError, UnsupportedRequestError } from '../../protocol/errors.js';
 import { readConfig, type ConfigOf, type Schema } from './config.js';
 import { ProgressReporter } from './progress.js';
 
@@ -33,6 +34,10 @@ export interface Backend {
   remove(key: string, ctx: RequestContext): Promise<void>;
   /** Local answer only (no network), e.g. a public URL. */
   whereis?(key: string): string | undefined;
+  /** CLAIMURL: whether git-annex should hand this URL to us (no network). */
+  claimUrl?(url: string): boolean;
+  /** CHECKURL: what a claimed URL holds. */
+  checkUrl?(url: string, ctx: RequestContext): Promise<CheckUrlResult>;
   info?(): Array<[string, string]>;
   readonly exporter?: ExportBackend;
   close?(): Promise<void>;
@@ -71,7 +76,7 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof RemoteError || current === undefined) throw err;
+      if (err instanceof RemoteError || err instanceof UnsupportedRequestError || current === undefined) throw err;
       throw new RemoteError(def.describeError(err, operation, current) || messageOf(err), { cause: err });
     }
   }
@@ -135,6 +140,13 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
     getCost: async () => def.cost ?? 200,
     getAvailability: async () => def.availability ?? 'GLOBAL',
     whereis: async (key) => opened().whereis?.(key),
+    claimUrl: async (url) => opened().claimUrl?.(url) ?? false,
+    checkUrl: (url, ctx) =>
+      guard('check url', async () => {
+        const b = opened();
+        if (!b.checkUrl) throw new UnsupportedRequestError('CHECKURL');
+        return b.checkUrl(url, ctx);
+      }),
     getInfo: async () => opened().info?.() ?? [],
     exportSupported: () => def.exportCapable,
     exporter,

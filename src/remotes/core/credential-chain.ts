@@ -21,12 +21,14 @@ import {
 import { fromLocalFile } from './local-creds.js';
 
 export interface CredentialChain {
-  /** The variables users already set for this kind of server (AWS_*, WEBDAV_*). */
-  environment: CredentialSource;
+  /** The variables users already set for this kind of server (AWS_*, WEBDAV_*), if there are such. */
+  environment?: CredentialSource;
   /** The remote's credential=NAME, if any. */
   named: string | undefined;
   /** The stored credential's property holding the identity (S3: key_id; WebDAV: user). */
   userProp: string;
+  /** Whether a credential without that property is a token (user ''), not an error. */
+  userOptional?: boolean;
   /** The same in DataLad's credentials, in order of preference, and DataLad's type for legacy layouts. */
   dataladUserProps: string[];
   dataladType?: string;
@@ -45,7 +47,7 @@ export async function lookupCredential(ctx: RequestContext, chain: CredentialCha
     const named = await findCredential(
       [
         chain.environment,
-        fromCredentialStore({ name: chain.named, userProp: chain.userProp }),
+        fromCredentialStore({ name: chain.named, userProp: chain.userProp, userOptional: chain.userOptional }),
         fromDatalad(chain.named, chain.dataladUserProps, chain.dataladType),
       ],
       ctx,
@@ -58,7 +60,7 @@ export async function lookupCredential(ctx: RequestContext, chain: CredentialCha
   return findCredential(
     [
       chain.environment,
-      fromCredentialStore({ realm: new URL(chain.url).host, userProp: chain.userProp }),
+      fromCredentialStore({ realm: new URL(chain.url).host, userProp: chain.userProp, userOptional: chain.userOptional }),
       fromLocalFile(chain.remembered),
       fromGitAnnex(chain.remembered),
       fromGitCredentialHelper(chain.url),

@@ -52,10 +52,11 @@ export function fromGitAnnex(setting: string): CredentialSource {
 }
 
 export async function findCredential(
-  sources: CredentialSource[],
+  sources: Array<CredentialSource | undefined>,
   ctx: RequestContext,
 ): Promise<Credential | undefined> {
   for (const source of sources) {
+    if (!source) continue;
     let c: Credential | undefined;
     try {
       c = await source.find(ctx);
@@ -78,20 +79,24 @@ export async function findCredential(
  * first one whose `realm` property names this host. `userProp` says which
  * property holds the identity (S3: key_id; WebDAV: user).
  */
-export function fromCredentialStore(options: { name?: string; realm?: string; userProp: string }): CredentialSource {
+export function fromCredentialStore(options: {
+  name?: string;
+  realm?: string;
+  userProp: string;
+  /** A token credential has no identity: its user is then ''. */
+  userOptional?: boolean;
+}): CredentialSource {
   return {
     async find() {
       const { CredentialStore } = await import('../../credentials/store.js');
       const store = new CredentialStore();
       let name = options.name;
-      if (!name && options.realm) {
-        name = (await store.list()).find((c) => c.props.realm === options.realm)?.name;
-      }
+      if (!name && options.realm) name = await store.findByRealm(options.realm);
       if (!name) return undefined;
       const c = await store.get(name);
       if (!c) return undefined;
-      const user = c.props[options.userProp];
-      if (!user) {
+      const user = c.props[options.userProp] ?? (options.userOptional ? '' : undefined);
+      if (user === undefined) {
         throw new RemoteError(
           `credential "${name}" has no ${options.userProp} property: annexd credentials set ${name} ${options.userProp}=…`,
         );

@@ -1,0 +1,34 @@
+/** Facts git-annex encodes in a key's name. */
+
+/** The key's fields between the backend name and "--": s (size), S (chunk size), C (chunk number), m (mtime). */
+function fields(key: string): Map<string, number> {
+  const head = key.split('--', 1)[0] ?? '';
+  const out = new Map<string, number>();
+  for (const f of head.split('-').slice(1)) {
+    const m = /^([a-zA-Z])(\d+)$/.exec(f);
+    if (m?.[1] && m[2]) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
+/**
+ * The size of the content a key names ("SHA256E-s1048576--…" → 1048576; for a
+ * chunk key, that chunk's size), or undefined for keys without one (e.g. URL
+ * keys from addurl --fast).
+ */
+export function keySize(key: string): number | undefined {
+  const f = fields(key);
+  const size = f.get('s');
+  const chunkSize = f.get('S');
+  const chunk = f.get('C');
+  if (size === undefined || chunkSize === undefined || chunk === undefined) return size;
+  return Math.max(0, Math.min(chunkSize, size - (chunk - 1) * chunkSize));
+}
+
+/**
+ * The name git-annex gives a key's file in an object directory: "&", "%" and
+ * ":" are escaped and "/" becomes "%", so any key is one path segment.
+ */
+export function keyFileName(key: string): string {
+  return key.replace(/[&%:/]/g, (c) => ({ '&': '&a', '%': '&s', ':': '&c', '/': '%' })[c] ?? c);
+}

@@ -1,0 +1,4 @@
+import { runRemote } from '../core/run.js';
+import { httpDefinition } from './index.js';
+
+await runRemote(httpDefinition);

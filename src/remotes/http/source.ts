@@ -1,0 +1,148 @@
+/**
+ * Reading one URL: what it holds (CHECKURL), whether it is there
+ * (CHECKPRESENT), and downloading it with ranged resume and a length check.
+ * Every request is retried per the remote's policy.
+ */
+import type { LocalPath, RequestContext } from '../../protocol/contract.js';
+import type { TransferContext } from '../core/backend.js';
+import { parseContentRange } from '../core/content-range.js';
+import { partialSize, writeFrom } from '../core/local-file.js';
+import { IncompleteTransferError, isRetryableNetworkError } from '../core/net-errors.js';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
+import { truncate } from 'node:fs/promises';
+import { dump, type HttpClient, type HttpResponse } from './client.js';
+import { classifyHttpError, describeHttpError, SizeMismatchError } from './errors.js';
+import { dispositionFilename, safeFilename, urlFilename } from './filename.js';
+
+const ok = (status: number): boolean => status >= 200 && status < 300;
+const gone = (status: number): boolean => status === 404 || status === 410;
+
+function headerOf(res: HttpResponse, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function contentLength(res: HttpResponse): number | undefined {
+  const v = headerOf(res, 'content-length');
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/** What a URL holds, as far as the server says. */
+export interface Probe {
+  /** undefined when the server does not say. */
+  size: number | undefined;
+  filename: string | undefined;
+  /** After redirects. */
+  url: string;
+}
+
+export class HttpSource {
+  constructor(
+    readonly client: HttpClient,
+    private readonly retries: number,
+  ) {}
+
+  private retry<T>(what: string, url: string, ctx: RequestContext, op: () => Promise<T>): Promise<T> {
+    return withRetry(op, {
+      policy: { ...DEFAULT_RETRY_POLICY, retries: this.retries },
+      classify: classifyHttpError,
+      signal: ctx.signal,
+      onRetry: ({ attempt, error }) => {
+        void ctx.annex.debug(`retrying ${what} of ${url} after attempt ${attempt}: ${describeHttpError(error, what, url)}`);
+      },
+    });
+  }
+
+  /**
+   * HEAD, or for servers that refuse HEAD a one-byte ranged GET. Returns the
+   * answer with its body dumped; undefined when the URL is absent (404/410).
+   */
+  private async probeOnce(url: string, ctx: RequestContext): Promise<Probe | undefined> {
+    let opened = await this.client.open('HEAD', url, ctx);
+    let size: number | undefined;
+    if (opened.res.statusCode === 405 || opened.res.statusCode === 501) {
+      await dump(opened.res);
+      opened = await this.client.open('GET', url, ctx, 'bytes=0-0');
+      size = opened.res.statusCode === 206 ? parseContentRange(opened.res.headers['content-range'])?.total : contentLength(opened.res);
+    } else {
+      size = contentLength(opened.res);
+    }
+    const { res } = opened;
+    if (gone(res.statusCode)) {
+      await dump(res);
+      return undefined;
+    }
+    if (!ok(res.statusCode)) throw await this.client.failure(opened, opened.res.statusCode === 206 ? 'GET' : 'HEAD');
+    await dump(res);
+    const filename = safeFilename(dispositionFilename(headerOf(res, 'content-disposition')) ?? urlFilename(opened.url));
+    return { size, filename, url: opened.url };
+  }
+
+  /** What the URL holds; undefined when the server says it is absent. */
+  probe(url: string, ctx: RequestContext): Promise<Probe | undefined> {
+    return this.retry('check', url, ctx, () => this.probeOnce(url, ctx));
+  }
+
+  /**
+   * Downloads `url` into `file`, resuming a partial file with a Range request;
+   * a cut connection resumes the same way. With `expectedSize` (from the key),
+   * content of another size is refused and not left behind.
+   */
+  async download(url: string, file: LocalPath, expectedSize: number | undefined, t: TransferContext): Promise<void> {
+    await this.retry('download', url, t, async () => {
+      let offset = await partialSize(file);
+      if (expectedSize !== undefined && offset > expectedSize) offset = 0;
+      t.progress.set(offset);
+      if (offset > 0) void t.annex.debug(`resuming ${url} from byte ${offset}`);
+      let opened = await this.client.open('GET', url, t, offset > 0 ? `bytes=${offset}-` : undefined);
+      if (opened.res.statusCode === 416) {
+        // Nothing past our offset: either the file is complete already, or the server's is shorter.
+        await dump(opened.res);
+        const probe = await this.probeOnce(url, t);
+        if (probe?.size === offset) return;
+        offset = 0;
+        opened = await this.client.open('GET', url, t);
+      }
+      const { res } = opened;
+      let start = 0;
+      let total: number | undefined;
+      if (res.statusCode === 206) {
+        const range = parseContentRange(res.headers['content-range']);
+        if (!range || range.start > offset) {
+          await dump(res);
+          throw new Error(`${opened.url} answered a range request with an unusable range (${headerOf(res, 'content-range') ?? 'none'})`);
+        }
+        ({ start, total } = range);
+      } else if (res.statusCode === 200) {
+        total = contentLength(res);
+      } else {
+        throw await this.client.failure(opened, 'GET');
+      }
+      if (total !== undefined && expectedSize !== undefined && total !== expectedSize) {
+        await dump(res);
+        throw new SizeMismatchError(opened.url, total, expectedSize);
+      }
+      let got = 0;
+      try {
+        await writeFrom(file, start, res.body, (n) => t.progress.set(start + (got += n)), t.signal);
+      } catch (err) {
+        // A body that ends before its announced length: say so, with the figures.
+        if (total !== undefined && start + got < total && isRetryableNetworkError(err)) {
+          throw Object.assign(new IncompleteTransferError(total, start + got), { cause: err });
+        }
+        throw err;
+      }
+      const size = start + got;
+      if (total !== undefined && size !== total) throw new IncompleteTransferError(total, size);
+      if (expectedSize !== undefined && size !== expectedSize) {
+        // Without a length the server announced, only the key tells us the content is wrong; keep none of it.
+        await truncate(file, 0);
+        throw new SizeMismatchError(opened.url, size, expectedSize);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
