@@ -1,7 +1,8 @@
 /**
  * Web sources for the annexd-http tests, on 127.0.0.1:
  * - lighttpd (a real web server): /files/ public, /private/ behind Basic auth,
- *   redirects (/moved/ → /files/, /hop/ → /moved/, a /loop/a ↔ /loop/b loop),
+ *   redirects (/moved/ → /files/, /hop/ → /moved/, /away/ → the odd server's
+ *   /bearer/, a /loop/a ↔ /loop/b loop),
  *   Range served natively.
  * - a small Node server for what no well-behaved server does on purpose:
  *   Bearer tokens, a Content-Length that lies, Content-Disposition names,
@@ -33,7 +34,7 @@ export interface WebSources {
   stop(): Promise<void>;
 }
 
-async function startWeb(base: string, password: string): Promise<RunningServer> {
+async function startWeb(base: string, password: string, oddBase: string): Promise<RunningServer> {
   const www = join(base, 'www');
   await mkdir(join(www, 'files'), { recursive: true });
   await mkdir(join(www, 'private'), { recursive: true });
@@ -55,6 +56,7 @@ url.redirect = (
   "^/hop/(.*)$" => "/moved/$1",
   "^/loop/a$" => "/loop/b",
   "^/loop/b$" => "/loop/a",
+  "^/away/(.*)$" => "${oddBase}/bearer/$1",
 )
 url.redirect-code = 302
 auth.backend = "plain"
@@ -131,9 +133,9 @@ export async function startWebSources(dir: string): Promise<WebSources> {
   const base = join(dir, 'web');
   const password = randomBytes(12).toString('hex');
   const token = randomBytes(16).toString('hex');
-  const web = await startWeb(base, password);
   const seen: string[] = [];
   const odd = await startOdd(join(base, 'www'), token, seen);
+  const web = await startWeb(base, password, `http://127.0.0.1:${odd.port}`);
   return {
     web: `http://127.0.0.1:${web.port}`,
     odd: `http://127.0.0.1:${odd.port}`,

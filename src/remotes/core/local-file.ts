@@ -35,22 +35,26 @@ export async function writeFrom(
   onBytes: (n: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
-  const handle = await open(file, offset > 0 ? 'r+' : 'w', 0o644);
-  let written = 0;
-  try {
-    await handle.truncate(offset);
-    const out = createWriteStream(file, { fd: handle.fd, start: offset, autoClose: false });
-    await pipeline(
-      source,
-      countingStream((n) => {
-        written += n;
-        onBytes(n);
-      }),
-      out,
-      { signal },
-    );
-  } finally {
-    await handle.close();
+  if (offset > 0) {
+    const handle = await open(file, 'r+');
+    try {
+      await handle.truncate(offset);
+    } finally {
+      await handle.close();
+    }
   }
+  let written = 0;
+  // The stream owns its descriptor: a failed pipeline closes it once, and the
+  // original error (e.g. the connection cut) is what the caller sees.
+  const out = createWriteStream(file, { flags: offset > 0 ? 'r+' : 'w', start: offset, mode: 0o644 });
+  await pipeline(
+    source,
+    countingStream((n) => {
+      written += n;
+      onBytes(n);
+    }),
+    out,
+    { signal },
+  );
   return written;
 }
