@@ -28,6 +28,7 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join('\n')}
 Special remotes (run by git-annex, see README.md):
   git-annex-remote-annexd-s3      S3 and S3-compatible object stores
   git-annex-remote-annexd-webdav  WebDAV servers
+  git-annex-remote-annexd-http    web sources over http(s), read-only
 
 Run "annexd COMMAND --help" for a command's options.
 `;

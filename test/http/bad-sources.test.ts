@@ -88,4 +88,20 @@ describe('annexd-http against misbehaving sources', () => {
     expect(y).toContain('-- web');
     expect(y).not.toContain('[src]');
   });
+
+  it('names what is wrong with a URL: missing, plain http spoken on an https URL, nothing listening', async () => {
+    const { sources } = suite;
+    const repo = await AnnexRepo.create(suite.sandbox, 'bad-urls');
+    await initHttpRemote(repo, 'src', ['retries=0']);
+    const cases: Array<[string, string]> = [
+      [`${sources.web}/files/missing.bin`, `${sources.web}/files/missing.bin does not exist on the server (HTTP 404)`],
+      [`${sources.web.replace('http:', 'https:')}/files/x.bin`, 'the TLS handshake failed (does the server speak https on this port? try http://)'],
+      ['http://127.0.0.1:1/x.bin', 'cannot reach http://127.0.0.1:1/x.bin: connection refused'],
+    ];
+    for (const [url, message] of cases) {
+      const r = await repo.annex('addurl', '--file', 'x.bin', url);
+      expect(r.code, url).not.toBe(0);
+      expect(r.stdout + r.stderr, url).toContain(message);
+    }
+  });
 });

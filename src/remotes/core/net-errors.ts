@@ -21,6 +21,17 @@ const CODES: Record<string, string> = {
   ERR_STREAM_PREMATURE_CLOSE: 'the connection closed before the transfer finished',
 };
 
+/** TLS failures: described like network failures, but another attempt cannot help. */
+const TLS_CODES: Record<string, string> = {
+  EPROTO: 'the TLS handshake failed (does the server speak https on this port? try http://)',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the server\'s certificate is self-signed and not trusted (NODE_EXTRA_CA_CERTS can name a CA file to trust)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the server\'s certificate chain has an untrusted self-signed certificate (NODE_EXTRA_CA_CERTS can name a CA file to trust)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the server\'s certificate cannot be verified (incomplete chain, or a CA that is not trusted)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the server\'s certificate is issued by a CA that is not trusted (NODE_EXTRA_CA_CERTS can name a CA file to trust)',
+  CERT_HAS_EXPIRED: 'the server\'s certificate has expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the server\'s certificate is for another host name',
+};
+
 /** Names of timeouts raised by the SDK's HTTP handler. */
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'ConnectTimeoutError', 'HeadersTimeoutError', 'BodyTimeoutError']);
 
@@ -46,6 +57,7 @@ export function networkProblem(err: unknown, where: string): string | undefined 
     if (e instanceof IncompleteTransferError) return `${where ? `${where}: ` : ''}${e.message}`;
     const code = typeof e.code === 'string' ? e.code : undefined;
     if (code && CODES[code]) return `cannot reach ${where}: ${CODES[code]}`;
+    if (code && TLS_CODES[code]) return `cannot connect securely to ${where}: ${TLS_CODES[code]}`;
     if (typeof e.name === 'string' && TIMEOUT_NAMES.has(e.name) && !('$metadata' in e && (e.$metadata as { httpStatusCode?: number })?.httpStatusCode)) {
       return `no answer from ${where} in time (timed out)`;
     }
@@ -56,6 +68,11 @@ export function networkProblem(err: unknown, where: string): string | undefined 
   return undefined;
 }
 
+function isTlsFailure(err: unknown): boolean {
+  for (const e of causes(err)) if (typeof e.code === 'string' && TLS_CODES[e.code]) return true;
+  return false;
+}
+
 export function isRetryableNetworkError(err: unknown): boolean {
-  return networkProblem(err, '') !== undefined;
+  return networkProblem(err, '') !== undefined && !isTlsFailure(err);
 }

@@ -49,7 +49,9 @@ class HttpBackend implements Backend {
   }
 
   async checkUrl(url: string, ctx: RequestContext): Promise<CheckUrlResult> {
-    const probe = await this.source.probe(url, ctx);
+    const probe = await this.source.probe(url, ctx).catch((err: unknown) => {
+      throw new RemoteError(describeHttpError(err, 'check', url), { cause: err });
+    });
     if (!probe) throw new RemoteError(`${url} does not exist on the server (HTTP 404)`);
     return { kind: 'contents', size: probe.size, filename: probe.filename };
   }
