@@ -43,6 +43,25 @@ describe.each(DAV_KINDS)('credentials on %s', (kind) => {
     expect(out).not.toContain('not-the-password');
   });
 
+  it('finds a stored credential by realm, or by credential=NAME, with no WEBDAV_* variables', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'stored');
+    const host = new URL(suite.dav.url).host;
+    await repo.okEnv({}, 'sh', '-c', `printf %s '${suite.dav.password}' | annexd credentials set davhost user=u realm=${host} --store file`);
+    await repo.ok('git', ...initArgs('byrealm', suite.dav.collection('byrealm')));
+    await repo.ok('git', ...initArgs('byname', suite.dav.collection('byname'), 'credential=davhost'));
+    await repo.write('s.txt', 'stored credential\n');
+    await repo.commitAll();
+    for (const remote of ['byrealm', 'byname']) {
+      const copy = await repo.ok('git', 'annex', '--debug', 'copy', '--to', remote, 's.txt');
+      expect(copy.stdout + copy.stderr).not.toContain(suite.dav.password);
+      const info = await repo.ok('git', 'annex', 'info', remote);
+      expect(info.stdout).toMatch(/user: u/);
+    }
+    // Found in the store, so nothing was remembered in the repository.
+    const remembered = await readdir(join(repo.path, '.git/annex/annexd/creds')).catch(() => []);
+    expect(remembered).toEqual([]);
+  });
+
   it('tells a user without credentials which variables to set', async () => {
     const repo = await AnnexRepo.create(suite.sandbox, 'nocreds');
     const r = await repo.run('git', initArgs('none', suite.dav.collection('none')));
