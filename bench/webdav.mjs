@@ -1,0 +1,252 @@
+#!/usr/bin/env node
+/**
+ * annexd-webdav versus git-annex's built-in webdav remote, against ONE
+ * lighttpd + mod_webdav server on 127.0.0.1 (basic auth, a collection per
+ * client), with one raw `curl -T` upload as the reference for stores.
+ *
+ *   node bench/webdav.mjs [--quick] [--repeat N] [--keep]     (--help; bench/README.md)
+ *
+ * Writes its table also to bench/out/webdav-<timestamp>.md. The measurements,
+ * options and report it shares with bench/s3.mjs are in bench/lib.mjs.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as lib from './lib.mjs';
+
+const { BenchError, fmt, log, median, ratioRow } = lib;
+const SCRIPT = 'bench/webdav.mjs';
+const REMOTE_PROGRAM = path.join(lib.BIN, 'git-annex-remote-annexd-webdav');
+const REMOTE_MAIN = path.join(lib.ROOT, 'dist', 'remotes', 'webdav', 'main.js');
+const LIGHTTPD = existsSync('/usr/sbin/lighttpd') ? '/usr/sbin/lighttpd' : 'lighttpd';
+const MOD_WEBDAV = '/usr/lib/lighttpd/mod_webdav.so';
+const REMOTES = ['annexd', 'builtin'];
+const USER = 'bench';
+
+const sizes = lib.parseArgs(SCRIPT);
+const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
+
+// ----------------------------------------------------------------- server
+
+/** A port nobody listens on right now (lighttpd cannot be told to bind port 0). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * lighttpd + mod_webdav in the foreground (-D, so it is our child and dies
+ * with the run), serving `<dir>/www/dav` at http://127.0.0.1:PORT/dav with
+ * basic auth: the WebDAV settings of test/support/webdav.ts, with request
+ * bodies buffered in the scratch directory. Resolves once /dav/ answers 401.
+ */
+async function startLighttpd(dir, password) {
+  for (const d of ['www/dav', 'logs', 'upload']) mkdirSync(path.join(dir, d), { recursive: true });
+  writeFileSync(path.join(dir, 'users'), `${USER}:${password}\n`, { mode: 0o600 });
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const conf = path.join(dir, `lighttpd-${port}.conf`);
+    writeFileSync(
+      conf,
+      `server.modules = ( "mod_auth", "mod_authn_file", "mod_webdav" )
+server.document-root = "${dir}/www"
+server.bind = "127.0.0.1"
+server.port = ${port}
+server.errorlog = "${dir}/logs/error.log"
+server.upload-dirs = ( "${dir}/upload" )
+server.max-request-size = 0
+auth.backend = "plain"
+auth.backend.plain.userfile = "${dir}/users"
+$HTTP["url"] =~ "^/dav($|/)" {
+  webdav.activate = "enable"
+  webdav.is-readonly = "disable"
+  webdav.sqlite-db-name = "${dir}/webdav.db"
+  auth.require = ( "" => ( "method" => "basic", "realm" => "dav", "require" => "valid-user" ) )
+}
+`,
+    );
+    const child = spawn(LIGHTTPD, ['-D', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    lib.trackServer(child);
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', () => {}); // seen below as an exit
+    const url = `http://127.0.0.1:${port}/dav`;
+    const until = Date.now() + 10_000;
+    while (child.exitCode === null && child.signalCode === null && Date.now() < until) {
+      const status = await fetch(`${url}/`, { signal: AbortSignal.timeout(1000) }).then(
+        (res) => res.status,
+        () => 0,
+      );
+      // 401: our server asking for our credentials; anything else is someone else on the port.
+      if (status === 401 && child.exitCode === null) return { child, url };
+      if (status) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await lib.stopServers();
+    if (attempt < 2) continue; // the port may have been taken meanwhile: once more on another
+    let errorLog = '';
+    try {
+      errorLog = readFileSync(path.join(dir, 'logs', 'error.log'), 'utf8');
+    } catch {}
+    const tail = (stderr + errorLog).trim().split('\n').slice(-10).join('\n');
+    throw new BenchError(`lighttpd did not come up on 127.0.0.1 (config ${conf})${tail ? '\n' + tail : ''}`);
+  }
+}
+
+/**
+ * An external special remote that answers every request at once and stores
+ * nothing (not ASYNC: -J4 starts four): what git-annex itself spends per key
+ * on an external remote, the floor under any external remote's copy -J4.
+ */
+const NULL_REMOTE = `#!/usr/bin/env node
+const out = (s) => process.stdout.write(s + '\\n');
+out('VERSION 2');
+require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  const [c, a, b] = line.split(' ');
+  out(c === 'EXTENSIONS' ? 'EXTENSIONS' : c === 'INITREMOTE' ? 'INITREMOTE-SUCCESS' : c === 'PREPARE' ? 'PREPARE-SUCCESS'
+    : c === 'CHECKPRESENT' ? 'CHECKPRESENT-FAILURE ' + a : c === 'TRANSFER' ? 'TRANSFER-SUCCESS ' + a + ' ' + b
+    : c === 'REMOVE' ? 'REMOVE-SUCCESS ' + a : 'UNSUPPORTED-REQUEST');
+});
+`;
+
+/**
+ * Where the scratch directory goes: /dev/shm (tmpfs) when it has room for the
+ * run's copies of the big file (about 6), so that disk write-back (here: ext4
+ * with synchronous discard on a shared virtual disk) does not swamp the
+ * differences between the clients; else the system temp dir.
+ */
+function scratchBase() {
+  try {
+    const st = statfsSync('/dev/shm');
+    if (st.bavail * st.bsize > 6 * BIG_BYTES) return '/dev/shm';
+  } catch {}
+  return os.tmpdir();
+}
+
+// ------------------------------------------------------------------- main
+
+const results = { ...lib.newResults(REMOTES), copyJ4Null: [] };
+
+async function main() {
+  const { gitAnnexVersion, haveCurl, revision } = lib.preflight([REMOTE_MAIN], REMOTE_PROGRAM);
+  if (!haveCurl) throw new BenchError('curl is needed (the reference upload is curl -T): apt-get install curl');
+  const lt = spawnSync(LIGHTTPD, ['-v'], { encoding: 'utf8' });
+  if (lt.error || lt.status !== 0 || !existsSync(MOD_WEBDAV)) {
+    throw new BenchError('lighttpd with its WebDAV module is needed: apt-get install lighttpd lighttpd-mod-webdav');
+  }
+  const started = new Date();
+  const base = scratchBase();
+  const { scratch, repo, env } = lib.makeScratch('webdav', ['GIT_', 'WEBDAV_', 'ANNEXD_'], base);
+  log(`scratch ${scratch}; ${bigLabel} file, ${SMALL_COUNT} x 4 KiB files, repeat ${opts.repeat}`);
+
+  const password = randomBytes(12).toString('hex');
+  const dav = await startLighttpd(path.join(scratch, 'lighttpd'), password);
+  log(`lighttpd at ${dav.url} (pid ${dav.child.pid})`);
+  const nullBin = path.join(scratch, 'bin');
+  mkdirSync(nullBin);
+  writeFileSync(path.join(nullBin, 'git-annex-remote-annexd-bench-null'), NULL_REMOTE, { mode: 0o755 });
+  const denv = { ...env, PATH: `${nullBin}${path.delimiter}${env.PATH}`, WEBDAV_USERNAME: USER, WEBDAV_PASSWORD: password };
+
+  const repoRun = await lib.initRepo(repo, denv);
+  const { annex } = repoRun;
+
+  log('initremote annexd, builtin and null (a remote that does nothing)');
+  await annex(['initremote', 'annexd', 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=${dav.url}/annexd`]);
+  await annex(['initremote', 'builtin', 'type=webdav', 'encryption=none', `url=${dav.url}/builtin`]);
+  await annex(['initremote', 'null', 'type=external', 'externaltype=annexd-bench-null', 'encryption=none']);
+
+  await lib.addBenchFiles(repo, repoRun, sizes);
+
+  // The reference: one PUT of the same file by curl, into a collection of its own
+  // (credentials from a netrc file, not the command line, which errors show).
+  const netrc = path.join(scratch, 'netrc');
+  writeFileSync(netrc, `machine 127.0.0.1 login ${USER} password ${password}\n`, { mode: 0o600 });
+  const curl = (args) => lib.run('curl', ['-sS', '-f', '--netrc-file', netrc, ...args], { env });
+  const curlUrl = `${dav.url}/curl/big`;
+  await curl(['-X', 'MKCOL', `${dav.url}/curl/`, '-o', '/dev/null']);
+  const m = lib.measurements({ remotes: REMOTES, program: REMOTE_PROGRAM, results, repo, repoRun, scratch, curl, sizes });
+
+  for (let r = 0; r < opts.repeat; r++) {
+    const { order, tag } = await m.round(r, opts.repeat); // the two remotes alternate
+    if (r > 0) {
+      await annex(['drop', '--force', '-J4', '--from', 'null', 'small']);
+      await curl(['-X', 'DELETE', curlUrl, '-o', '/dev/null']);
+    }
+    // 1. big file: store, and the same file with curl -T (after the remotes on even rounds, before on odd ones)
+    if (r % 2) await m.curlPut(curlUrl, tag);
+    for (const R of order) await m.store(R, tag);
+    if (r % 2 === 0) await m.curlPut(curlUrl, tag);
+    // 2. big file: retrieve (git-annex verifies the sha256), then curl GET
+    for (const R of order) await m.retrieve(R, tag);
+    await m.curlGet(curlUrl, tag);
+    // 3. small files: copy -J4, and to the remote that does nothing
+    await m.copySmall(order, tag, r === 0);
+    const res = await annex(['copy', '-J4', '--to', 'null', 'small']);
+    results.copyJ4Null.push(res.ms);
+    log(`${tag} copy -J4 --to null (a remote that does nothing) ${SMALL_COUNT} files: ${fmt.s(res.ms)}`);
+  }
+
+  await m.finish(env);
+  return { started, gitAnnexVersion, revision, base };
+}
+
+// ----------------------------------------------------------------- report
+
+function report(info) {
+  const { s } = fmt;
+  const speed = (mss) => fmt.rate(BIG_BYTES, median(mss));
+  const rows = [
+    ratioRow(`${bigLabel} store: copy --to R`, results.store.annexd, results.store.builtin),
+    ratioRow(`${bigLabel} store: annexd copy --to R vs one curl -T PUT`, results.store.annexd, results.curlPut, 1.25, 'curl -T: '),
+    ratioRow(`${bigLabel} retrieve: get --from R (incl. sha256 verify)`, results.retrieve.annexd, results.retrieve.builtin),
+    ratioRow(`${SMALL_COUNT} × 4 KiB: copy -J4 --to R`, results.copyJ4.annexd, results.copyJ4.builtin, 0.5),
+    ...lib.remoteRows(bigLabel, results.rssStore, results.rssRetrieve, results.startup),
+  ];
+
+  const ctx = [
+    [`${bigLabel} store throughput`, speed(results.store.annexd), speed(results.store.builtin)],
+    [`${bigLabel} store / curl -T`, (median(results.store.annexd) / median(results.curlPut)).toFixed(2),
+      (median(results.store.builtin) / median(results.curlPut)).toFixed(2)],
+    [`${bigLabel} retrieve throughput (incl. verify)`, speed(results.retrieve.annexd), speed(results.retrieve.builtin)],
+    [`${SMALL_COUNT} × 4 KiB: copy -J4 --to an external remote that does nothing (‡)`,
+      `${s(median(results.copyJ4Null))} (${(median(results.copyJ4Null) / median(results.copyJ4.builtin)).toFixed(2)} × built-in)`, ''],
+    ...lib.commonContext(results, BIG_BYTES, bigLabel, true),
+  ];
+
+  const md = lib.markdown({
+    title: 'annexd-webdav vs git-annex built-in webdav',
+    script: SCRIPT,
+    info,
+    repeat: opts.repeat,
+    about: [
+      `- one lighttpd + mod_webdav process on 127.0.0.1 (basic auth), collections /dav/annexd, /dav/builtin and /dav/curl; repository and server files in ${info.base}${info.base === '/dev/shm' ? ' (tmpfs)' : ''}`,
+      '- annexd: defaults (PUT to a temporary name, then MOVE); built-in: `type=webdav encryption=none`; curl: `curl -T` (one PUT, no git-annex)',
+      '- ratio = annexd / built-in (or / curl where named); < 1 means annexd is faster. Targets are shown, not asserted.',
+    ],
+    rows,
+    context: ctx,
+    notes: [
+      '(‡) git-annex\'s own cost per key with an external remote (protocol, location log), with nothing stored:',
+      'no external remote can copy faster than this on this machine.',
+    ],
+    samples: [
+      `- store: ${fmt.samples(results.store)}; curl -T: ${fmt.secs(results.curlPut)}`,
+      `- retrieve: ${fmt.samples(results.retrieve)}; curl GET: ${fmt.secs(results.curlGet)}`,
+      `- copy -J4: ${fmt.samples(results.copyJ4)}; do-nothing external remote: ${fmt.secs(results.copyJ4Null)}`,
+      ...lib.remoteSamples(results.rssStore, results.rssRetrieve, results.startup),
+    ],
+  });
+
+  lib.writeReport('webdav', info.started, md);
+}
+
+await lib.runBench(SCRIPT, opts, main, report);
