@@ -1,6 +1,6 @@
 /** The shared retry policy: bounded, Retry-After aware, stops on what cannot succeed. */
 import { describe, expect, it } from 'vitest';
-import { parseRetryAfter, withRetry, type RetryPolicy, type Verdict } from '../../src/remotes/core/retry.js';
+import { orAlreadyDone, parseRetryAfter, withRetry, type RetryPolicy, type Verdict } from '../../src/remotes/core/retry.js';
 
 const fast: RetryPolicy = { retries: 3, minDelayMs: 1, maxDelayMs: 5, maxTotalMs: 10_000 };
 
@@ -84,6 +84,37 @@ describe('withRetry', () => {
     // The abort's own reason, not the operation's error: it stopped waiting, it did not run out.
     await expect(run).rejects.toThrow('git-annex went away');
     expect(failing.calls()).toBe(1);
+  });
+});
+
+describe('orAlreadyDone', () => {
+  /** A MOVE-like operation: the first attempt does the work but its answer is lost; a retry then finds nothing to move. */
+  function lostAnswer(): { op: (attempt: number) => Promise<void>; gone: Failure } {
+    const gone = new Failure({ retry: false });
+    return {
+      gone,
+      op: async (attempt) => {
+        throw attempt === 1 ? new Failure({ retry: true }) : gone;
+      },
+    };
+  }
+
+  it('counts a failed retry as success when an earlier attempt did the work', async () => {
+    const { op } = lostAnswer();
+    let asked = 0;
+    const done = async (): Promise<boolean> => (++asked, true);
+    await expect(withRetry(orAlreadyDone(op, done), { policy: fast, classify })).resolves.toBeUndefined();
+    expect(asked).toBe(1);
+  });
+
+  it("keeps the retry's error when the work is not done, and never asks after a first attempt", async () => {
+    const { op, gone } = lostAnswer();
+    await expect(withRetry(orAlreadyDone(op, async () => false), { policy: fast, classify })).rejects.toBe(gone);
+    const once = new Failure({ retry: false });
+    let asked = 0;
+    const first = orAlreadyDone(async () => Promise.reject(once), async () => (++asked, true));
+    await expect(withRetry(first, { policy: fast, classify })).rejects.toBe(once);
+    expect(asked).toBe(0);
   });
 });
 

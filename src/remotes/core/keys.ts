@@ -1,4 +1,5 @@
 /** Facts git-annex encodes in a key's name. */
+import type { RequestContext } from '../../protocol/contract.js';
 
 /** The key's fields between the backend name and "--": s (size), S (chunk size), C (chunk number), m (mtime). */
 function fields(key: string): Map<string, number> {
@@ -31,4 +32,22 @@ export function keySize(key: string): number | undefined {
  */
 export function keyFileName(key: string): string {
   return key.replace(/[&%:/]/g, (c) => ({ '&': '&a', '%': '&s', ':': '&c', '/': '%' })[c] ?? c);
+}
+
+/** What a server holds under a name: undefined when nothing; its size when the server tells it. */
+export type Held = { size: number | undefined } | undefined;
+
+/**
+ * CHECKPRESENT's answer from what a server holds under a key's name. Something
+ * of another size than the key records is not the key's content: some servers
+ * keep the part of an upload that was cut off (s3rver writes a PUT straight to
+ * the object), and calling that present would let git-annex drop the last good
+ * copy. It counts as absent, so the next copy replaces it.
+ */
+export function holdsKey(key: string, held: Held, ctx: RequestContext): boolean {
+  if (held === undefined) return false;
+  const expected = keySize(key);
+  if (held.size === undefined || expected === undefined || held.size === expected) return true;
+  void ctx.annex.debug(`${key}: the server holds ${held.size} bytes under its name, not ${expected}: not its content (a cut upload?)`);
+  return false;
 }

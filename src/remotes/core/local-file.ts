@@ -3,12 +3,9 @@
  * source is never modified: it may be the annex object itself), and writing a
  * download at an offset so an interrupted retrieve resumes instead of starting over.
  */
-import { createWriteStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { LocalPath } from '../../protocol/contract.js';
-import { countingStream } from './progress.js';
 
 export async function fileSize(file: LocalPath): Promise<number> {
   return (await stat(file)).size;
@@ -24,9 +21,78 @@ export async function partialSize(file: LocalPath): Promise<number> {
   }
 }
 
+/** Past this much received but not yet written, the source is paused. */
+const UNWRITTEN_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * What `source` delivers, in batches of the chunks that arrived meanwhile.
+ * When the source fails mid-stream (a cut connection), every chunk it had
+ * delivered is still yielded before the error: a resumed download then starts
+ * after all the bytes that arrived. (A stream pipeline drops what is queued
+ * for writing when it fails, often hundreds of KiB.) Listens from the call on,
+ * so nothing is missed while the caller gets ready to write.
+ */
+function arrivals(source: Readable, signal?: AbortSignal): AsyncGenerator<Buffer[]> {
+  let batch: Buffer[] = [];
+  let size = 0;
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Buffer): void => {
+    batch.push(chunk);
+    size += chunk.length;
+    if (size >= UNWRITTEN_LIMIT) source.pause();
+    notify();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    notify();
+  };
+  const onError = (err: unknown): void => {
+    failure ??= err;
+    notify();
+  };
+  const onClose = (): void => {
+    if (!ended) onError(Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  };
+  source.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  return (async function* () {
+    signal?.addEventListener('abort', notify);
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        if (batch.length > 0) {
+          const out = batch;
+          batch = [];
+          size = 0;
+          source.resume();
+          yield out;
+        } else if (failure !== undefined) {
+          throw failure;
+        } else if (ended) {
+          return;
+        } else {
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', notify);
+      // The error listener stays: a late error must not go unhandled.
+      source.off('data', onData).off('end', onEnd).off('close', onClose);
+      if (!ended) source.destroy();
+    }
+  })();
+}
+
 /**
  * Writes `source` into `file` from `offset` on, dropping whatever followed the
- * offset. Returns the number of bytes written; `onBytes` sees each chunk.
+ * offset. Returns the number of bytes written; `onBytes` sees each write. When
+ * the source fails, everything it delivered is written before the error is thrown.
  */
 export async function writeFrom(
   file: LocalPath,
@@ -35,26 +101,23 @@ export async function writeFrom(
   onBytes: (n: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
-  if (offset > 0) {
-    const handle = await open(file, 'r+');
-    try {
-      await handle.truncate(offset);
-    } finally {
-      await handle.close();
-    }
-  }
+  const input = source instanceof Readable ? source : Readable.from(source);
+  const batches = arrivals(input, signal);
+  let handle: FileHandle | undefined;
   let written = 0;
-  // The stream owns its descriptor: a failed pipeline closes it once, and the
-  // original error (e.g. the connection cut) is what the caller sees.
-  const out = createWriteStream(file, { flags: offset > 0 ? 'r+' : 'w', start: offset, mode: 0o644 });
-  await pipeline(
-    source,
-    countingStream((n) => {
-      written += n;
-      onBytes(n);
-    }),
-    out,
-    { signal },
-  );
+  try {
+    handle = await open(file, offset > 0 ? 'r+' : 'w', 0o644);
+    await handle.truncate(offset);
+    for await (const batch of batches) {
+      const { bytesWritten } = await handle.writev(batch, offset + written);
+      written += bytesWritten;
+      onBytes(bytesWritten);
+    }
+  } catch (err) {
+    input.destroy();
+    throw err;
+  } finally {
+    await handle?.close();
+  }
   return written;
 }

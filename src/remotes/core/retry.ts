@@ -119,3 +119,23 @@ function unwrap(err: unknown): unknown {
   }
   return e;
 }
+
+/**
+ * For an operation that is not idempotent (a MOVE, completing a multipart
+ * upload): when an attempt's answer is lost, its retry finds the work done
+ * and fails (the source, or the upload, is gone). `done` tells whether an
+ * earlier attempt did succeed; a retry that fails then counts as a success.
+ */
+export function orAlreadyDone(
+  operation: (attempt: number) => Promise<void>,
+  done: () => Promise<boolean>,
+): (attempt: number) => Promise<void> {
+  return async (attempt) => {
+    try {
+      await operation(attempt);
+    } catch (err) {
+      if (attempt > 1 && (await done())) return;
+      throw err;
+    }
+  };
+}

@@ -7,6 +7,7 @@ import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
+import { holdsKey } from '../core/keys.js';
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
@@ -36,7 +37,7 @@ class S3Backend implements Backend {
         await this.recordUrl(key, objectOf(name), t, true);
       },
       retrieve: (name, _key, file, t) => objects.get(objectOf(name), file, t),
-      checkPresent: (name, _key, ctx) => objects.exists(objectOf(name), ctx),
+      checkPresent: async (name, key, ctx) => holdsKey(key, await objects.stat(objectOf(name), ctx), ctx),
       remove: async (name, key, ctx) => {
         await objects.delete(objectOf(name), ctx);
         await this.recordUrl(key, objectOf(name), ctx, false);
@@ -77,8 +78,8 @@ class S3Backend implements Backend {
     return this.objects.get(this.objectKey(key), file, t);
   }
 
-  checkPresent(key: string, ctx: RequestContext): Promise<boolean> {
-    return this.objects.exists(this.objectKey(key), ctx);
+  async checkPresent(key: string, ctx: RequestContext): Promise<boolean> {
+    return holdsKey(key, await this.objects.stat(this.objectKey(key), ctx), ctx);
   }
 
   async remove(key: string, ctx: RequestContext): Promise<void> {

@@ -14,10 +14,11 @@ import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import type { Credential } from '../core/credentials.js';
+import type { Held } from '../core/keys.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { countingStream } from '../core/progress.js';
-import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
+import { DEFAULT_RETRY_POLICY, orAlreadyDone, withRetry } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
 import type { S3Settings } from './config.js';
 import { classifyS3Error, describeS3Error, httpStatus } from './errors.js';
@@ -31,6 +32,9 @@ const ABORT_AGAIN_AFTER_MS = 250;
 
 /** S3 allows at most this many parts per upload. */
 const MAX_PARTS = 10_000;
+
+const ignore = (): void => undefined;
+const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
 
 let sdkPromise: Promise<Sdk> | undefined;
 /** Loads the SDK once, on first use (it costs ~150 ms, too much for start-up). */
@@ -99,6 +103,9 @@ export class S3Store {
       profile,
       // Retries are ours (bounded, Retry-After aware, resuming); the SDK's would nest inside them.
       maxAttempts: 1,
+      // Silent, as the SDK's default logger is; with that default, a failed upload prints
+      // "An error was encountered in a non-retryable streaming request." even though we retry it.
+      logger: SILENT_LOGGER,
       // S3-compatible servers often lack the newer streaming checksum trailers.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -271,8 +278,8 @@ export class S3Store {
     try {
       await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, partCount) }, worker));
       if (failure !== undefined) throw failure;
-      await this.retry('complete multipart upload', t, () =>
-        this.client.send(
+      const complete = async (): Promise<void> => {
+        await this.client.send(
           new CompleteMultipartUploadCommand({
             Bucket: this.bucket,
             Key: objectKey,
@@ -280,8 +287,11 @@ export class S3Store {
             MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
           }),
           { abortSignal: t.signal },
-        ),
-      );
+        );
+      };
+      // Once completed, the upload is gone (AWS answers NoSuchUpload, s3rver 500) and the whole object is there.
+      const completed = async (): Promise<boolean> => (await this.size(objectKey, t)) === size;
+      await this.retry('complete multipart upload', t, orAlreadyDone(complete, completed));
     } catch (err) {
       await this.abortMultipart(objectKey, uploadId, t);
       throw err;
@@ -346,22 +356,28 @@ export class S3Store {
     });
   }
 
-  /** Object size, or undefined when absent (HEAD, on the lean path). */
-  async size(objectKey: string, ctx: RequestContext): Promise<number | undefined> {
+  /** What the bucket holds under `objectKey` (HEAD, on the lean path). */
+  async stat(objectKey: string, ctx: RequestContext): Promise<Held> {
     try {
       return await this.retry('check presence', ctx, async () => {
         const res = await this.lean.send('HEAD', objectKey, ctx.signal);
         if (res.status === 404) return undefined;
         if (res.status < 200 || res.status >= 300) throw new S3HttpError(res.status, res.headers, 'HEAD');
-        return Number(res.headers['content-length'] ?? 0);
+        const length = res.headers['content-length'];
+        return { size: length === undefined ? undefined : Number(length) };
       });
     } catch (err) {
       throw httpStatus(err) === 403 ? await this.explainForbidden(err, ctx) : err;
     }
   }
 
+  /** Object size, or undefined when absent or not told. */
+  async size(objectKey: string, ctx: RequestContext): Promise<number | undefined> {
+    return (await this.stat(objectKey, ctx))?.size;
+  }
+
   async exists(objectKey: string, ctx: RequestContext): Promise<boolean> {
-    return (await this.size(objectKey, ctx)) !== undefined;
+    return (await this.stat(objectKey, ctx)) !== undefined;
   }
 
   /** Deletes an object; deleting an absent one succeeds (DELETE, on the lean path). */

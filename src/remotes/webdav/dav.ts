@@ -11,8 +11,9 @@ import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
+import type { Held } from '../core/keys.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
-import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
+import { DEFAULT_RETRY_POLICY, orAlreadyDone, withRetry } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
 import type { WebdavSettings } from './config.js';
 import { classifyDavError, describeDavError, NotWebdavError } from './errors.js';
@@ -59,7 +60,7 @@ export class DavStore {
     return this.client.basePath + rel;
   }
 
-  private retry<T>(what: string, ctx: RequestContext, op: () => Promise<T>): Promise<T> {
+  private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
     return withRetry(op, {
       policy: { ...DEFAULT_RETRY_POLICY, retries: this.settings.retries },
       classify: classifyDavError,
@@ -118,30 +119,31 @@ export class DavStore {
     const target = this.path(rel);
     const dir = parentOf(target) ?? '';
     const tmp = `${dir}/.annexd-tmp-${randomBytes(8).toString('hex')}`;
-    await this.retry('store', t, async () => {
-      // lighttpd answers an empty PUT into a missing collection with 500, not 409:
-      // for empty files, make sure of the parent first (remembered, so usually free).
-      if (size === 0) await this.ensureCollection(dir, t, false);
-      const send = (): Promise<DavResponse> => {
-        let sent = 0;
-        return this.client.request('PUT', tmp, {
-          headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' },
-          body: size === 0 ? '' : Readable.from(fileChunks(file, (n) => t.progress.set((sent += n)))),
-          signal: t.signal,
-        });
-      };
-      let res = await send();
-      if (parentMissing(res.statusCode)) {
-        await res.body.dump();
-        await this.ensureCollection(dir, t, true);
-        res = await send();
-      }
-      if (!ok(res.statusCode)) throw await this.client.failure(res, 'PUT', tmp);
-      await res.body.dump();
-    });
     try {
+      await this.retry('store', t, async () => {
+        // lighttpd answers an empty PUT into a missing collection with 500, not 409:
+        // for empty files, make sure of the parent first (remembered, so usually free).
+        if (size === 0) await this.ensureCollection(dir, t, false);
+        const send = (): Promise<DavResponse> => {
+          let sent = 0;
+          return this.client.request('PUT', tmp, {
+            headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' },
+            body: size === 0 ? '' : Readable.from(fileChunks(file, (n) => t.progress.set((sent += n)))),
+            signal: t.signal,
+          });
+        };
+        let res = await send();
+        if (parentMissing(res.statusCode)) {
+          await res.body.dump();
+          await this.ensureCollection(dir, t, true);
+          res = await send();
+        }
+        if (!ok(res.statusCode)) throw await this.client.failure(res, 'PUT', tmp);
+        await res.body.dump();
+      });
       await this.movePath(tmp, target, t);
     } catch (err) {
+      // Also after a failed PUT: an attempt whose answer was lost may have stored it.
       await this.deleteQuietly(tmp);
       throw err;
     }
@@ -171,7 +173,7 @@ export class DavStore {
       if (res.statusCode === 416) {
         await res.body.dump();
         // Nothing past our offset: either the file is already complete, or it is longer than the resource.
-        if ((await this.sizeOnce(path, t)) === offset) return;
+        if ((await this.headOnce(path, t))?.size === offset) return;
         offset = 0;
         res = await request(0);
       }
@@ -195,8 +197,8 @@ export class DavStore {
     });
   }
 
-  /** Size of a resource, or undefined when absent (one HEAD, not retried). */
-  private async sizeOnce(path: string, ctx: RequestContext): Promise<number | undefined> {
+  /** What the server holds at a path (one HEAD, not retried). */
+  private async headOnce(path: string, ctx: RequestContext): Promise<Held> {
     const res = await this.client.request('HEAD', path, { signal: ctx.signal });
     if (res.statusCode === 404) {
       await res.body.dump();
@@ -204,13 +206,12 @@ export class DavStore {
     }
     if (!ok(res.statusCode)) throw await this.client.failure(res, 'HEAD', path);
     await res.body.dump();
-    return contentLength(res) ?? 0;
+    return { size: contentLength(res) };
   }
 
-  /** true / false when the server says so; anything else throws. */
-  async exists(rel: string, ctx: RequestContext): Promise<boolean> {
-    const size = await this.retry('check presence', ctx, () => this.sizeOnce(this.path(rel), ctx));
-    return size !== undefined;
+  /** What the server holds at `rel`, when it says so; anything else throws. */
+  stat(rel: string, ctx: RequestContext): Promise<Held> {
+    return this.retry('check presence', ctx, () => this.headOnce(this.path(rel), ctx));
   }
 
   /** Deletes a resource (a collection when `rel` ends in "/"); an absent one counts as deleted. */
@@ -230,7 +231,7 @@ export class DavStore {
   }
 
   private async movePath(from: string, to: string, ctx: RequestContext): Promise<void> {
-    await this.retry('move', ctx, async () => {
+    const move = async (): Promise<void> => {
       const send = (): Promise<DavResponse> =>
         this.client.request('MOVE', from, {
           headers: { destination: this.client.url(to), overwrite: 'T' },
@@ -245,7 +246,11 @@ export class DavStore {
       }
       if (!ok(res.statusCode)) throw await this.client.failure(res, 'MOVE', from);
       await res.body.dump();
-    });
+    };
+    // The source gone and the destination there: an attempt whose answer was lost moved it.
+    const moved = async (): Promise<boolean> =>
+      (await this.headOnce(from, ctx)) === undefined && (await this.headOnce(to, ctx)) !== undefined;
+    await this.retry('move', ctx, orAlreadyDone(move, moved));
   }
 
   /**
@@ -279,7 +284,8 @@ export class DavStore {
       throw await this.client.failure(res, 'PROPFIND', base);
     });
     if (status === 207) return 'found';
-    await this.ensureCollection(base.replace(/\/$/, ''), ctx, true);
+    // Elsewhere collections are made inside a retried operation; here it is the operation.
+    await this.retry('create url', ctx, () => this.ensureCollection(base.replace(/\/$/, ''), ctx, true));
     return 'created';
   }
 }

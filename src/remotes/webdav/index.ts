@@ -8,6 +8,7 @@ import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
 import type { Credential } from '../core/credentials.js';
+import { holdsKey } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
 import { webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
 import { CREDS_SETTING, resolveWebdavCredential } from './credentials.js';
@@ -31,7 +32,7 @@ class WebdavBackend implements Backend {
     this.exporter = {
       store: (name, _key, file, t) => dav.put(exportPath(name), file, t),
       retrieve: (name, _key, file, t) => dav.get(exportPath(name), file, t),
-      checkPresent: (name, _key, ctx) => dav.exists(exportPath(name), ctx),
+      checkPresent: async (name, key, ctx) => holdsKey(key, await dav.stat(exportPath(name), ctx), ctx),
       remove: (name, _key, ctx) => dav.delete(exportPath(name), ctx),
       // Already gone counts as removed (DELETE's 404 is success).
       removeDirectory: (dir, ctx) => dav.delete(`${exportPath(dir)}/`, ctx),
@@ -53,7 +54,7 @@ class WebdavBackend implements Backend {
   }
 
   async checkPresent(key: string, ctx: RequestContext): Promise<boolean> {
-    return this.dav.exists(await this.keyPath(key, ctx), ctx);
+    return holdsKey(key, await this.dav.stat(await this.keyPath(key, ctx), ctx), ctx);
   }
 
   async remove(key: string, ctx: RequestContext): Promise<void> {
