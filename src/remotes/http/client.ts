@@ -38,10 +38,15 @@ export interface Opened {
   credentialSource: string | undefined;
 }
 
-/** Reads and discards a body, so its connection can be reused; never throws. */
+/**
+ * Reads and discards a body, so its connection can be reused; never throws.
+ * Even a body already complete (a HEAD answer) must be read to its end: until
+ * then the agent does not get the socket back, and with every socket held the
+ * next request waits for the server to drop an idle connection.
+ */
 export function dump(res: HttpResponse): Promise<void> {
   return new Promise((resolve) => {
-    if (res.body.complete || res.body.destroyed) return resolve();
+    if (res.body.readableEnded || res.body.destroyed) return resolve();
     res.body.once('end', resolve).once('error', () => resolve()).once('close', resolve);
     res.body.resume();
   });

@@ -9,7 +9,7 @@
 import type { CheckUrlResult, LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { Backend, BackendDefinition, TransferContext } from '../core/backend.js';
-import { keySize } from '../core/keys.js';
+import { holdsKey, keySize } from '../core/keys.js';
 import { claims, httpSchema, httpSettings, type HttpSettings } from './config.js';
 import { describeHttpError } from './errors.js';
 import type { HttpSource } from './source.js';
@@ -89,13 +89,10 @@ class HttpBackend implements Backend {
    */
   async checkPresent(key: string, ctx: RequestContext): Promise<boolean> {
     const urls = await this.candidates(key, ctx);
-    const expected = keySize(key);
     const unsure: string[] = [];
     for (const url of urls) {
       try {
-        const probe = await this.source.probe(url, ctx);
-        if (probe && (expected === undefined || probe.size === undefined || probe.size === expected)) return true;
-        if (probe) void ctx.annex.debug(`${url} has ${probe.size} bytes, not the ${expected} of ${key}: not counted`);
+        if (holdsKey(key, await this.source.probe(url, ctx), ctx)) return true;
       } catch (err) {
         unsure.push(describeHttpError(err, 'check', url));
       }
