@@ -43,6 +43,9 @@ async function* fileChunks(file: LocalPath, onBytes: (n: number) => void): Async
   }
 }
 
+const LENGTH_PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/></D:prop></D:propfind>\n';
+
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>\n';
 
@@ -53,7 +56,10 @@ export class DavStore {
   constructor(
     readonly client: DavClient,
     readonly settings: WebdavSettings,
-  ) {}
+  ) {
+    // initremote made sure of the remote's own collection (ensureBase re-checks it).
+    this.collections.set(client.basePath.replace(/\/$/, ''), Promise.resolve());
+  }
 
   /** Absolute path of a resource path relative to the remote's collection. */
   path(rel: string): string {
@@ -72,8 +78,10 @@ export class DavStore {
   }
 
   /**
-   * Makes sure a collection exists. `stale` says a request just found it
-   * missing, so a remembered "exists" is out of date (e.g. removed by an export).
+   * Makes sure a collection exists, creating missing parents first (top-down,
+   * so a new hash directory costs its MKCOLs and no failed request). `stale` says a
+   * request just found it missing, so a remembered "exists" is out of date
+   * (e.g. removed by an export). Each MKCOL is retried on its own.
    */
   private ensureCollection(path: string, ctx: RequestContext, stale: boolean): Promise<void> {
     if (stale) this.collections.delete(path);
@@ -87,21 +95,25 @@ export class DavStore {
   }
 
   private async createCollection(path: string, ctx: RequestContext): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const res = await this.client.request('MKCOL', `${path}/`, { signal: ctx.signal });
-      // 405: something exists there already (another job made it first).
-      if (ok(res.statusCode) || res.statusCode === 405) {
-        await res.body.dump();
-        return;
-      }
-      const parent = parentOf(path);
-      if (attempt === 0 && parentMissing(res.statusCode) && parent !== undefined) {
+    const parent = parentOf(path);
+    // Top-down only inside the remote's collection: above it (initremote creating the
+    // url itself) a server may refuse MKCOL on existing parents, so go up only on 409.
+    const base = this.client.basePath.replace(/\/$/, '');
+    if (parent !== undefined && (parent === base || parent.startsWith(`${base}/`))) {
+      await this.ensureCollection(parent, ctx, false);
+    }
+    await this.retry('create collection', ctx, async () => {
+      let res = await this.client.request('MKCOL', `${path}/`, { signal: ctx.signal });
+      // The parent was remembered but is gone (removed behind our back): make it again, once.
+      if (parentMissing(res.statusCode) && parent !== undefined) {
         await res.body.dump();
         await this.ensureCollection(parent, ctx, true);
-        continue;
+        res = await this.client.request('MKCOL', `${path}/`, { signal: ctx.signal });
       }
-      throw await this.client.failure(res, 'MKCOL', `${path}/`);
-    }
+      // 405: something exists there already (made earlier, or by another job or process).
+      if (!ok(res.statusCode) && res.statusCode !== 405) throw await this.client.failure(res, 'MKCOL', `${path}/`);
+      await res.body.dump();
+    });
   }
 
   /** Forgets remembered collections at or below `path`. */
@@ -120,10 +132,10 @@ export class DavStore {
     const dir = parentOf(target) ?? '';
     const tmp = `${dir}/.annexd-tmp-${randomBytes(8).toString('hex')}`;
     try {
+      // Parent first (remembered, so usually free): a new hash directory is the common
+      // case, and lighttpd answers an empty PUT into a missing collection with 500, not 409.
+      await this.ensureCollection(dir, t, false);
       await this.retry('store', t, async () => {
-        // lighttpd answers an empty PUT into a missing collection with 500, not 409:
-        // for empty files, make sure of the parent first (remembered, so usually free).
-        if (size === 0) await this.ensureCollection(dir, t, false);
         const send = (): Promise<DavResponse> => {
           let sent = 0;
           return this.client.request('PUT', tmp, {
@@ -173,7 +185,7 @@ export class DavStore {
       if (res.statusCode === 416) {
         await res.body.dump();
         // Nothing past our offset: either the file is already complete, or it is longer than the resource.
-        if ((await this.headOnce(path, t))?.size === offset) return;
+        if ((await this.statOnce(path, t))?.size === offset) return;
         offset = 0;
         res = await request(0);
       }
@@ -197,21 +209,29 @@ export class DavStore {
     });
   }
 
-  /** What the server holds at a path (one HEAD, not retried). */
-  private async headOnce(path: string, ctx: RequestContext): Promise<Held> {
-    const res = await this.client.request('HEAD', path, { signal: ctx.signal });
+  /**
+   * What the server holds at a path (one PROPFIND of Depth 0, not retried).
+   * Not HEAD: undici closes the connection after every HEAD, and a new
+   * connection per CHECKPRESENT costs more than the request.
+   */
+  private async statOnce(path: string, ctx: RequestContext): Promise<Held> {
+    const res = await this.client.request('PROPFIND', path, {
+      headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
+      body: LENGTH_PROPFIND_BODY,
+      signal: ctx.signal,
+    });
     if (res.statusCode === 404) {
       await res.body.dump();
       return undefined;
     }
-    if (!ok(res.statusCode)) throw await this.client.failure(res, 'HEAD', path);
-    await res.body.dump();
-    return { size: contentLength(res) };
+    if (res.statusCode !== 207) throw await this.client.failure(res, 'PROPFIND', path);
+    const length = /<(?:[\w-]+:)?getcontentlength[^>]*>\s*(\d+)\s*</i.exec(await res.body.text())?.[1];
+    return { size: length === undefined ? undefined : Number(length) };
   }
 
   /** What the server holds at `rel`, when it says so; anything else throws. */
   stat(rel: string, ctx: RequestContext): Promise<Held> {
-    return this.retry('check presence', ctx, () => this.headOnce(this.path(rel), ctx));
+    return this.retry('check presence', ctx, () => this.statOnce(this.path(rel), ctx));
   }
 
   /** Deletes a resource (a collection when `rel` ends in "/"); an absent one counts as deleted. */
@@ -249,7 +269,7 @@ export class DavStore {
     };
     // The source gone and the destination there: an attempt whose answer was lost moved it.
     const moved = async (): Promise<boolean> =>
-      (await this.headOnce(from, ctx)) === undefined && (await this.headOnce(to, ctx)) !== undefined;
+      (await this.statOnce(from, ctx)) === undefined && (await this.statOnce(to, ctx)) !== undefined;
     await this.retry('move', ctx, orAlreadyDone(move, moved));
   }
 
@@ -284,8 +304,7 @@ export class DavStore {
       throw await this.client.failure(res, 'PROPFIND', base);
     });
     if (status === 207) return 'found';
-    // Elsewhere collections are made inside a retried operation; here it is the operation.
-    await this.retry('create url', ctx, () => this.ensureCollection(base.replace(/\/$/, ''), ctx, true));
+    await this.ensureCollection(base.replace(/\/$/, ''), ctx, true);
     return 'created';
   }
 }
