@@ -6,13 +6,13 @@
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll } from 'vitest';
 import { exec } from '../../src/util/exec.js';
 import { createSandbox, type Sandbox } from './annex.js';
+import { onFreePort, pidExited, runLighttpd, waitForHttp } from './servers.js';
 import { requireTool } from './tools.js';
 
 export type DavKind = 'lighttpd' | 'apache';
@@ -35,45 +35,6 @@ export interface TestDav {
 
 let counter = 0;
 
-/** A port nobody listens on right now (lighttpd and apache cannot be told to bind port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** Waits until the server answers HTTP (any status). */
-async function waitForHttp(url: string, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw new Error(`the WebDAV test server at ${url} did not come up: ${String(err)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
-async function pidExited(pid: number, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    if (Date.now() > until) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function build(kind: DavKind, port: number, password: string, root: string, stop: () => Promise<void>): TestDav {
   const url = `http://127.0.0.1:${port}/dav`;
   return {
@@ -88,15 +49,6 @@ function build(kind: DavKind, port: number, password: string, root: string, stop
   };
 }
 
-/** Tries `start` on a free port, and once more on another if that port was taken meanwhile. */
-async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
-  try {
-    return await start(await freePort());
-  } catch {
-    return start(await freePort());
-  }
-}
-
 async function startLighttpd(dir: string, password: string): Promise<TestDav> {
   requireTool('lighttpd', 'apt-get install -y lighttpd lighttpd-mod-webdav');
   if (!existsSync('/usr/lib/lighttpd/mod_webdav.so')) {
@@ -106,12 +58,11 @@ async function startLighttpd(dir: string, password: string): Promise<TestDav> {
   await mkdir(join(base, 'dav'), { recursive: true });
   await mkdir(join(base, 'logs'), { recursive: true });
   await writeFile(join(base, 'users'), `u:${password}\n`, { mode: 0o600 });
-  return onFreePort(async (port) => {
-    const conf = join(base, `lighttpd-${port}.conf`);
-    const pidFile = join(base, 'lighttpd.pid');
-    await writeFile(
-      conf,
-      `server.modules = ( "mod_alias", "mod_auth", "mod_authn_file", "mod_webdav" )
+  const pidFile = join(base, 'lighttpd.pid');
+  const server = await runLighttpd(
+    base,
+    pidFile,
+    (port) => `server.modules = ( "mod_alias", "mod_auth", "mod_authn_file", "mod_webdav" )
 server.document-root = "${base}/dav"
 server.bind = "127.0.0.1"
 server.port = ${port}
@@ -128,21 +79,9 @@ $HTTP["url"] =~ "^/dav($|/)" {
   auth.require = ( "" => ( "method" => "basic", "realm" => "dav", "require" => "valid-user" ) )
 }
 `,
-    );
-    const r = await exec('lighttpd', ['-f', conf]);
-    if (r.code !== 0) throw new Error(`lighttpd did not start: ${r.stdout}${r.stderr}`);
-    const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    const dav = build('lighttpd', port, password, join(base, 'dav'), async () => {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        return;
-      }
-      await pidExited(pid);
-    });
-    await waitForHttp(`${dav.url}/`);
-    return dav;
-  });
+    '/dav/',
+  );
+  return build('lighttpd', server.port, password, join(base, 'dav'), server.stop);
 }
 
 async function startApache(dir: string, password: string): Promise<TestDav> {

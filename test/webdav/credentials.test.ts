@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { DAV_KINDS, freePort, initDavRemote, useDavSuite } from '../support/webdav.js';
+import { freePort } from '../support/servers.js';
+import { DAV_KINDS, initDavRemote, useDavSuite } from '../support/webdav.js';
 
 const initArgs = (name: string, url: string, ...more: string[]): string[] =>
   ['annex', 'initremote', name, 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=${url}`, ...more];

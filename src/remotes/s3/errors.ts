@@ -4,6 +4,7 @@
  * from the network (Node error codes) or from the local file system.
  */
 import { messageOf } from '../../protocol/errors.js';
+import { httpStatusVerdict } from '../core/http-status.js';
 import { parseRetryAfter, type Verdict } from '../core/retry.js';
 import { networkProblem, isRetryableNetworkError } from '../core/net-errors.js';
 import type { S3Settings } from './config.js';
@@ -45,10 +46,13 @@ const RETRYABLE_NAMES = new Set([
 export function classifyS3Error(err: unknown): Verdict {
   if (isRetryableNetworkError(err)) return { retry: true };
   const status = httpStatus(err);
-  const retryAfterMs = parseRetryAfter(shape(err).$response?.headers?.['retry-after']);
-  if (status === 429 || status === 503) return { retry: true, retryAfterMs };
-  if (status !== undefined && status >= 500) return { retry: true };
-  if (RETRYABLE_NAMES.has(errorName(err))) return { retry: true, retryAfterMs };
+  const retryAfter = shape(err).$response?.headers?.['retry-after'];
+  if (status !== undefined) {
+    const verdict = httpStatusVerdict(status, retryAfter);
+    if (verdict.retry) return verdict;
+  }
+  // S3 names passing trouble also in error codes (e.g. SlowDown on a 4xx from some stores).
+  if (RETRYABLE_NAMES.has(errorName(err))) return { retry: true, retryAfterMs: parseRetryAfter(retryAfter) };
   return { retry: false };
 }
 

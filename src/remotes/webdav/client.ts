@@ -6,14 +6,9 @@
  */
 import type { Dispatcher, Pool } from 'undici';
 import type { Credential } from '../core/credentials.js';
+import { loadUndici } from '../core/undici.js';
 import { DavHttpError } from './errors.js';
 
-type Undici = typeof import('undici');
-let undiciPromise: Promise<Undici> | undefined;
-function loadUndici(): Promise<Undici> {
-  undiciPromise ??= import('undici');
-  return undiciPromise;
-}
 
 export type DavResponse = Dispatcher.ResponseData;
 export type DavBody = Dispatcher.DispatchOptions['body'];

@@ -5,7 +5,8 @@
  */
 import { messageOf } from '../../protocol/errors.js';
 import { isRetryableNetworkError, networkProblem } from '../core/net-errors.js';
-import { parseRetryAfter, type Verdict } from '../core/retry.js';
+import { httpStatusVerdict } from '../core/http-status.js';
+import type { Verdict } from '../core/retry.js';
 import type { WebdavSettings } from './config.js';
 
 /** An HTTP answer other than the ones the operation expects. */
@@ -43,11 +44,7 @@ export class NotWebdavError extends Error {
 export function classifyDavError(err: unknown): Verdict {
   if (isRetryableNetworkError(err)) return { retry: true };
   if (!(err instanceof DavHttpError)) return { retry: false };
-  const retryAfterMs = parseRetryAfter(err.header('retry-after'));
-  if (err.status === 429 || err.status === 503) return { retry: true, retryAfterMs };
-  // 501 Not Implemented and 505 are answers about the request, not passing trouble.
-  if (err.status >= 500 && err.status !== 501 && err.status !== 505) return { retry: true };
-  return { retry: false };
+  return httpStatusVerdict(err.status, err.header('retry-after'));
 }
 
 const CREDENTIAL_FIX =
