@@ -12,7 +12,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import type { RequestContext } from '../../protocol/contract.js';
 import type { HostAuth, HostCredentials } from './auth.js';
-import { HttpStatusError, RedirectError, RedirectLoopError } from './errors.js';
+import { HttpStatusError } from '../core/http-error.js';
+import { RedirectError, RedirectLoopError } from './errors.js';
 
 /** Hops followed before giving up (browsers and curl allow more; real chains are short). */
 export const MAX_REDIRECTS = 10;

@@ -3,30 +3,9 @@
  * can help. Every message names the URL and, where we know it, the fix.
  */
 import { messageOf } from '../../protocol/errors.js';
-import { httpStatusVerdict } from '../core/http-status.js';
+import { HttpStatusError } from '../core/http-error.js';
 import { isRetryableNetworkError, networkProblem } from '../core/net-errors.js';
 import type { Verdict } from '../core/retry.js';
-
-/** An answer other than the ones the operation expects. */
-export class HttpStatusError extends Error {
-  override readonly name = 'HttpStatusError';
-  constructor(
-    readonly method: string,
-    /** The URL asked (after redirects); never contains credentials. */
-    readonly url: string,
-    readonly status: number,
-    readonly headers: Record<string, string | string[] | undefined>,
-    /** Where the credential sent came from; undefined when the request was anonymous. */
-    readonly credentialSource: string | undefined,
-  ) {
-    super(`${method} ${url}: HTTP ${status}`);
-  }
-
-  header(name: string): string | undefined {
-    const v = this.headers[name];
-    return Array.isArray(v) ? v[0] : v;
-  }
-}
 
 /** Redirects that come back to a URL already visited. */
 export class RedirectLoopError extends Error {
@@ -57,7 +36,7 @@ export class SizeMismatchError extends Error {
 
 export function classifyHttpError(err: unknown): Verdict {
   if (isRetryableNetworkError(err)) return { retry: true };
-  if (err instanceof HttpStatusError) return httpStatusVerdict(err.status, err.header('retry-after'));
+  if (err instanceof HttpStatusError) return err.verdict();
   return { retry: false };
 }
 

@@ -7,7 +7,7 @@
 import type { Dispatcher, Pool } from 'undici';
 import type { Credential } from '../core/credentials.js';
 import { loadUndici } from '../core/undici.js';
-import { DavHttpError } from './errors.js';
+import { HttpStatusError } from '../core/http-error.js';
 
 
 export type DavResponse = Dispatcher.ResponseData;
@@ -59,9 +59,9 @@ export class DavClient {
   }
 
   /** The error for an unexpected answer; the body is discarded so the connection is reused. */
-  async failure(res: DavResponse, method: string, path: string): Promise<DavHttpError> {
+  async failure(res: DavResponse, method: string, path: string): Promise<HttpStatusError> {
     await res.body.dump().catch(() => undefined);
-    return new DavHttpError(method, this.url(path), res.statusCode, res.headers, this.credential?.source);
+    return new HttpStatusError(method, this.url(path), res.statusCode, res.headers, this.credential?.source);
   }
 
   async close(): Promise<void> {

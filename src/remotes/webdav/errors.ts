@@ -1,34 +1,13 @@
 /**
  * What a WebDAV failure means for the user, and whether trying again can help.
- * Errors are HTTP answers (DavHttpError), network failures (Node and undici
+ * Errors are HTTP answers (HttpStatusError), network failures (Node and undici
  * error codes) or local file system errors.
  */
 import { messageOf } from '../../protocol/errors.js';
 import { isRetryableNetworkError, networkProblem } from '../core/net-errors.js';
-import { httpStatusVerdict } from '../core/http-status.js';
+import { HttpStatusError } from '../core/http-error.js';
 import type { Verdict } from '../core/retry.js';
 import type { WebdavSettings } from './config.js';
-
-/** An HTTP answer other than the ones the operation expects. */
-export class DavHttpError extends Error {
-  override readonly name = 'DavHttpError';
-  constructor(
-    readonly method: string,
-    /** Absolute URL of the resource (never contains credentials). */
-    readonly url: string,
-    readonly status: number,
-    readonly headers: Record<string, string | string[] | undefined>,
-    /** Where the credential sent came from; undefined when the request was anonymous. */
-    readonly credentialSource: string | undefined,
-  ) {
-    super(`${method} ${url}: HTTP ${status}`);
-  }
-
-  header(name: string): string | undefined {
-    const v = this.headers[name];
-    return Array.isArray(v) ? v[0] : v;
-  }
-}
 
 /** The URL answers, but not as a WebDAV server (PROPFIND refused or ignored). */
 export class NotWebdavError extends Error {
@@ -43,14 +22,13 @@ export class NotWebdavError extends Error {
 
 export function classifyDavError(err: unknown): Verdict {
   if (isRetryableNetworkError(err)) return { retry: true };
-  if (!(err instanceof DavHttpError)) return { retry: false };
-  return httpStatusVerdict(err.status, err.header('retry-after'));
+  return err instanceof HttpStatusError ? err.verdict() : { retry: false };
 }
 
 const CREDENTIAL_FIX =
   'set WEBDAV_USERNAME and WEBDAV_PASSWORD (remembered at initremote), or store them with "annexd credentials set NAME user=USER" and add credential=NAME to the remote';
 
-function describeHttp(err: DavHttpError, operation: string, s: WebdavSettings): string {
+function describeHttp(err: HttpStatusError, operation: string, s: WebdavSettings): string {
   const { status, url } = err;
   if (status === 401) {
     return err.credentialSource
@@ -75,7 +53,7 @@ export function describeDavError(err: unknown, operation: string, s: WebdavSetti
   const net = networkProblem(err, s.url);
   if (net) return `${operation} failed: ${net}`;
   if (err instanceof NotWebdavError) return `${operation} failed: ${err.message}; check url=`;
-  if (err instanceof DavHttpError) return describeHttp(err, operation, s);
+  if (err instanceof HttpStatusError) return describeHttp(err, operation, s);
   const fs = err as NodeJS.ErrnoException | undefined;
   if (fs?.code === 'ENOENT' && fs.path !== undefined) return `${operation} failed: local file not found: ${fs.path}`;
   return `${operation} failed: ${messageOf(err)}`;
