@@ -1,11 +1,11 @@
 /** Writing downloads at an offset: a cut connection keeps every byte that arrived, so the resume starts after them. */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { Agent, Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFrom } from '../../src/remotes/core/local-file.js';
 
@@ -68,5 +68,34 @@ describe('writeFrom', () => {
     source.push(Buffer.from('some bytes'));
     await expect(writing).rejects.toThrow('stop');
     expect(source.destroyed).toBe(true);
+  });
+});
+
+describe('writeFrom with undici and servers that close after the body', () => {
+  // undici 7 crashes the process (an uncatchable assertion, nodejs/undici#5360) when a
+  // "Connection: close" body ends while its parser is paused by a slow consumer. A stream
+  // pipeline into a file pauses it all the time; writeFrom reads eagerly and must not.
+  it('downloads complete bodies from an HTTP/1.0-style server without crashing', async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024, 7);
+    const closing = net.createServer((sock) => {
+      sock.once('data', () => {
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+        sock.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+    const agent = new Agent();
+    try {
+      const url = `http://127.0.0.1:${(closing.address() as AddressInfo).port}/`;
+      for (let i = 0; i < 10; i++) {
+        const res = await request(url, { dispatcher: agent });
+        const file = join(dir, `closing-${i}.bin`);
+        expect(await writeFrom(Buffer.from(file), 0, res.body, () => undefined)).toBe(body.length);
+        expect((await readFile(file)).equals(body)).toBe(true);
+      }
+    } finally {
+      await agent.close();
+      await new Promise((resolve) => closing.close(resolve));
+    }
   });
 });
