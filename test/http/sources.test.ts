@@ -86,6 +86,10 @@ describe('annexd-http against real web servers', () => {
     const key = await repo.key('nohead.bin');
     await repo.ok('git', 'annex', 'checkpresentkey', key, 'src');
     await repo.ok('git', 'annex', 'fsck', '--from', 'src', 'nohead.bin');
+    // A server that also ignores Range answers the probe with the whole file: still present, and fast.
+    await sources.put('files/full.bin', randomBytes(3 * 1024 * 1024));
+    await repo.ok('git', 'annex', 'addurl', '--file', 'full.bin', `${sources.odd}/nohead-norange/full.bin`);
+    await repo.ok('git', 'annex', 'checkpresentkey', await repo.key('full.bin'), 'src');
 
     // Record a URL that is gone for another key: CHECKPRESENT answers "absent", not "unknown".
     await repo.write('other.txt', 'other');

@@ -6,7 +6,8 @@
  *   Range served natively.
  * - a small Node server for what no well-behaved server does on purpose:
  *   Bearer tokens, a Content-Length that lies, Content-Disposition names,
- *   HEAD refused, 410 Gone, and a record of the Authorization headers it got.
+ *   HEAD refused (with and without Range honoured), 410 Gone, and a record of
+ *   the Authorization headers it got.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -121,6 +122,10 @@ async function handleOdd(www: string, token: string, seen: string[], req: Incomi
         res.writeHead(206, { 'content-range': `bytes 0-0/${n}`, 'content-length': 1 });
         return void res.end((await readFile(file)).subarray(0, 1));
       }
+      return send({});
+    case 'nohead-norange':
+      // Refuses HEAD and ignores Range: the one-byte probe gets the whole file.
+      if (req.method === 'HEAD') return void res.writeHead(405, { allow: 'GET' }).end();
       return send({});
     case 'gone':
       return void res.writeHead(410).end();

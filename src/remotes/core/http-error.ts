@@ -3,6 +3,7 @@
  * backend reports it: what was asked, what came back, and whether a
  * credential was sent (never the credential itself).
  */
+import { headerValue, type Headers } from './http-headers.js';
 import { httpStatusVerdict } from './http-status.js';
 import type { Verdict } from './retry.js';
 
@@ -13,7 +14,7 @@ export class HttpStatusError extends Error {
     /** The URL asked; never contains credentials. */
     readonly url: string,
     readonly status: number,
-    readonly headers: Record<string, string | string[] | undefined>,
+    readonly headers: Headers,
     /** Where the credential sent came from; undefined when the request was anonymous. */
     readonly credentialSource: string | undefined,
   ) {
@@ -21,8 +22,7 @@ export class HttpStatusError extends Error {
   }
 
   header(name: string): string | undefined {
-    const v = this.headers[name];
-    return Array.isArray(v) ? v[0] : v;
+    return headerValue(this.headers, name);
   }
 
   /** Whether another attempt can help (Retry-After included). */

@@ -13,6 +13,7 @@ import https from 'node:https';
 import type { RequestContext } from '../../protocol/contract.js';
 import type { HostAuth, HostCredentials } from './auth.js';
 import { HttpStatusError } from '../core/http-error.js';
+import { headerValue } from '../core/http-headers.js';
 import { RedirectError, RedirectLoopError } from './errors.js';
 
 /** Hops followed before giving up (browsers and curl allow more; real chains are short). */
@@ -51,11 +52,6 @@ export function dump(res: HttpResponse): Promise<void> {
     res.body.once('end', resolve).once('error', () => resolve()).once('close', resolve);
     res.body.resume();
   });
-}
-
-function header(res: HttpResponse, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 export class HttpClient {
@@ -97,7 +93,7 @@ export class HttpClient {
       if (range) headers.range = range;
       if (auth.header) headers.authorization = auth.header;
       const res = await this.send(method, current, headers, ctx.signal);
-      const location = header(res, 'location');
+      const location = headerValue(res.headers, 'location');
       if (!REDIRECTS.has(res.statusCode) || !location) {
         return { res, url: current.href, credentialSource: auth.credential?.source };
       }

@@ -6,26 +6,17 @@
 import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import type { TransferContext } from '../core/backend.js';
 import { parseContentRange } from '../core/content-range.js';
+import { contentLength, headerValue } from '../core/http-headers.js';
 import { partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError, isRetryableNetworkError } from '../core/net-errors.js';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
 import { truncate } from 'node:fs/promises';
-import { dump, type HttpClient, type HttpResponse } from './client.js';
+import { dump, type HttpClient } from './client.js';
 import { classifyHttpError, describeHttpError, SizeMismatchError } from './errors.js';
 import { dispositionFilename, safeFilename, urlFilename } from './filename.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
 const gone = (status: number): boolean => status === 404 || status === 410;
-
-function headerOf(res: HttpResponse, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function contentLength(res: HttpResponse): number | undefined {
-  const v = headerOf(res, 'content-length');
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-}
 
 /** What a URL holds, as far as the server says. */
 export interface Probe {
@@ -58,23 +49,29 @@ export class HttpSource {
    * answer with its body dumped; undefined when the URL is absent (404/410).
    */
   private async probeOnce(url: string, ctx: RequestContext): Promise<Probe | undefined> {
-    let opened = await this.client.open('HEAD', url, ctx);
-    let size: number | undefined;
+    let method: 'HEAD' | 'GET' = 'HEAD';
+    let opened = await this.client.open(method, url, ctx);
+    let size = contentLength(opened.res.headers);
     if (opened.res.statusCode === 405 || opened.res.statusCode === 501) {
       await dump(opened.res);
-      opened = await this.client.open('GET', url, ctx, 'bytes=0-0');
-      size = opened.res.statusCode === 206 ? parseContentRange(opened.res.headers['content-range'])?.total : contentLength(opened.res);
-    } else {
-      size = contentLength(opened.res);
+      method = 'GET';
+      opened = await this.client.open(method, url, ctx, 'bytes=0-0');
+      if (opened.res.statusCode === 206) {
+        size = parseContentRange(opened.res.headers['content-range'])?.total;
+      } else {
+        size = contentLength(opened.res.headers);
+        // A server that ignores Range sends the whole file: hang up rather than read it.
+        if (ok(opened.res.statusCode)) opened.res.body.destroy();
+      }
     }
     const { res } = opened;
     if (gone(res.statusCode)) {
       await dump(res);
       return undefined;
     }
-    if (!ok(res.statusCode)) throw await this.client.failure(opened, opened.res.statusCode === 206 ? 'GET' : 'HEAD');
+    if (!ok(res.statusCode)) throw await this.client.failure(opened, method);
     await dump(res);
-    const filename = safeFilename(dispositionFilename(headerOf(res, 'content-disposition')) ?? urlFilename(opened.url));
+    const filename = safeFilename(dispositionFilename(headerValue(res.headers, 'content-disposition')) ?? urlFilename(opened.url));
     return { size, filename, url: opened.url };
   }
 
@@ -110,11 +107,11 @@ export class HttpSource {
         const range = parseContentRange(res.headers['content-range']);
         if (!range || range.start > offset) {
           await dump(res);
-          throw new Error(`${opened.url} answered a range request with an unusable range (${headerOf(res, 'content-range') ?? 'none'})`);
+          throw new Error(`${opened.url} answered a range request with an unusable range (${headerValue(res.headers, 'content-range') ?? 'none'})`);
         }
         ({ start, total } = range);
       } else if (res.statusCode === 200) {
-        total = contentLength(res);
+        total = contentLength(res.headers);
       } else {
         throw await this.client.failure(opened, 'GET');
       }

@@ -12,6 +12,7 @@ import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import type { Held } from '../core/keys.js';
+import { contentLength } from '../core/http-headers.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { DEFAULT_RETRY_POLICY, orAlreadyDone, withRetry } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
@@ -28,11 +29,6 @@ const parentMissing = (status: number): boolean => status === 404 || status === 
 function parentOf(path: string): string | undefined {
   const i = path.lastIndexOf('/');
   return i <= 0 ? undefined : path.slice(0, i);
-}
-
-function contentLength(res: DavResponse): number | undefined {
-  const v = res.headers['content-length'];
-  return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
 /** The file as an async iterable, reporting bytes as undici reads them; read errors fail the request. */
@@ -199,7 +195,7 @@ export class DavStore {
         }
         ({ start, total } = range);
       } else if (res.statusCode === 200) {
-        total = contentLength(res);
+        total = contentLength(res.headers);
       } else {
         throw await this.client.failure(res, 'GET', path);
       }
