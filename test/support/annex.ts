@@ -5,6 +5,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
 import { BIN_DIR, requireBuild, requireTool } from './tools.js';
 
@@ -104,4 +105,45 @@ export class AnnexRepo {
   async key(rel: string): Promise<string> {
     return (await this.ok('git', 'annex', 'lookupkey', rel)).stdout.trim();
   }
+}
+
+/** `git annex initremote NAME type=external externaltype=TYPE encryption=none PARAMS…`, with `env` (credentials) for that call only. */
+export async function initExternalRemote(
+  repo: { okEnv(env: NodeJS.ProcessEnv, cmd: string, ...args: string[]): Promise<unknown> },
+  externalType: string,
+  name: string,
+  params: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<void> {
+  await repo.okEnv(env, 'git', 'annex', 'initremote', name, 'type=external', `externaltype=${externalType}`, 'encryption=none', ...params);
+}
+
+/**
+ * Registers beforeAll/afterAll that give a test file (or describe block) its
+ * own sandbox and a server started in it, reachable as `suite[key]`.
+ */
+export function useSandboxWith<K extends string, T extends { stop(): Promise<void> }>(
+  key: K,
+  start: (dir: string) => Promise<T>,
+): { readonly sandbox: Sandbox } & { readonly [P in K]: T } {
+  const suite: Record<string, unknown> = {};
+  beforeAll(async () => {
+    const sandbox = await createSandbox();
+    suite.sandbox = sandbox;
+    suite[key] = await start(sandbox.dir);
+  });
+  afterAll(async () => {
+    await (suite[key] as T | undefined)?.stop();
+    await (suite.sandbox as Sandbox | undefined)?.cleanup();
+  });
+  return suite as { readonly sandbox: Sandbox } & { readonly [P in K]: T };
+}
+
+/** Runs `git annex testremote NAME ARGS…` and expects every check to pass (`count` of them, when given). */
+export async function expectTestremotePasses(repo: AnnexRepo, name: string, args: string[], count?: number): Promise<void> {
+  const r = await repo.annex('testremote', name, ...args);
+  const out = r.stdout + r.stderr;
+  expect(out, out.slice(-3000)).toMatch(new RegExp(`All ${count ?? '\\d+'} tests passed`));
+  expect(out).not.toMatch(/FAIL/);
+  expect(r.code).toBe(0);
 }

@@ -14,8 +14,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
-import { createSandbox, type Sandbox } from './annex.js';
+import { useSandboxWith, type Sandbox } from './annex.js';
 import { runLighttpd, type RunningServer } from './servers.js';
 
 export interface WebSources {
@@ -171,14 +170,5 @@ export interface WebSuite {
 
 /** Registers beforeAll/afterAll that give a describe block its own sandbox and servers. */
 export function useWebSources(): WebSuite {
-  const suite = {} as { sandbox: Sandbox; sources: WebSources };
-  beforeAll(async () => {
-    suite.sandbox = await createSandbox();
-    suite.sources = await startWebSources(suite.sandbox.dir);
-  });
-  afterAll(async () => {
-    await suite.sources?.stop();
-    await suite.sandbox?.cleanup();
-  });
-  return suite;
+  return useSandboxWith('sources', startWebSources);
 }

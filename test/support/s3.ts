@@ -8,8 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll } from 'vitest';
-import { createSandbox, type Sandbox } from './annex.js';
+import { initExternalRemote, useSandboxWith, type Sandbox } from './annex.js';
 import { REPO_ROOT, requireBuild } from './tools.js';
 
 export interface TestS3 {
@@ -99,19 +98,7 @@ export async function initS3Remote(
   params: string[] = [],
   bucket = s3.bucket(name),
 ): Promise<string> {
-  await repo.okEnv(
-    s3.credsEnv,
-    'git',
-    'annex',
-    'initremote',
-    name,
-    'type=external',
-    'externaltype=annexd-s3',
-    'encryption=none',
-    `bucket=${bucket}`,
-    `endpoint=${s3.endpoint}`,
-    ...params,
-  );
+  await initExternalRemote(repo, 'annexd-s3', name, [`bucket=${bucket}`, `endpoint=${s3.endpoint}`, ...params], s3.credsEnv);
   return bucket;
 }
 
@@ -122,14 +109,5 @@ export interface S3Suite {
 
 /** Registers beforeAll/afterAll that give a test file its own sandbox and S3 server. */
 export function useS3Suite(secret?: string): S3Suite {
-  const suite = {} as { sandbox: Sandbox; s3: TestS3 };
-  beforeAll(async () => {
-    suite.sandbox = await createSandbox();
-    suite.s3 = await startTestS3(suite.sandbox.dir, secret);
-  });
-  afterAll(async () => {
-    await suite.s3?.stop();
-    await suite.sandbox?.cleanup();
-  });
-  return suite;
+  return useSandboxWith('s3', (dir) => startTestS3(dir, secret));
 }

@@ -9,9 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll } from 'vitest';
 import { exec } from '../../src/util/exec.js';
-import { createSandbox, type Sandbox } from './annex.js';
+import { initExternalRemote, useSandboxWith, type Sandbox } from './annex.js';
 import { onFreePort, pidExited, runLighttpd, waitForHttp } from './servers.js';
 import { requireTool } from './tools.js';
 
@@ -161,18 +160,7 @@ export async function initDavRemote(
   params: string[] = [],
   url = dav.collection(name),
 ): Promise<string> {
-  await repo.okEnv(
-    dav.credsEnv,
-    'git',
-    'annex',
-    'initremote',
-    name,
-    'type=external',
-    'externaltype=annexd-webdav',
-    'encryption=none',
-    `url=${url}`,
-    ...params,
-  );
+  await initExternalRemote(repo, 'annexd-webdav', name, [`url=${url}`, ...params], dav.credsEnv);
   return url;
 }
 
@@ -183,14 +171,5 @@ export interface DavSuite {
 
 /** Registers beforeAll/afterAll that give a describe block its own sandbox and server. */
 export function useDavSuite(kind: DavKind): DavSuite {
-  const suite = {} as { sandbox: Sandbox; dav: TestDav };
-  beforeAll(async () => {
-    suite.sandbox = await createSandbox();
-    suite.dav = await startTestDav(kind, suite.sandbox.dir);
-  });
-  afterAll(async () => {
-    await suite.dav?.stop();
-    await suite.sandbox?.cleanup();
-  });
-  return suite;
+  return useSandboxWith('dav', (dir) => startTestDav(kind, dir));
 }

@@ -1,6 +1,6 @@
 /** git-annex's own conformance suite against annexd-webdav on real WebDAV servers. */
-import { beforeAll, describe, expect, it } from 'vitest';
-import { AnnexRepo } from '../support/annex.js';
+import { beforeAll, describe, it } from 'vitest';
+import { AnnexRepo, expectTestremotePasses } from '../support/annex.js';
 import { DAV_KINDS, initDavRemote, useDavSuite } from '../support/webdav.js';
 
 describe.each(DAV_KINDS)('git annex testremote on %s', (kind) => {
@@ -14,9 +14,6 @@ describe.each(DAV_KINDS)('git annex testremote on %s', (kind) => {
   it('passes all 125 --fast checks (plain and encryption=shared variants)', async () => {
     await initDavRemote(repo, suite.dav, 'conform');
     // No WEBDAV_* variables here: the remote must use what initremote remembered.
-    const r = await repo.annex('testremote', 'conform', '--fast');
-    const out = r.stdout + r.stderr;
-    expect(out, out).toMatch(/All 125 tests passed/);
-    expect(r.code).toBe(0);
+    await expectTestremotePasses(repo, 'conform', ['--fast'], 125);
   });
 });
