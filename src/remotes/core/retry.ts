@@ -4,6 +4,7 @@
  * only how to classify its errors.
  */
 import pRetry, { AbortError } from 'p-retry';
+import type { RequestContext } from '../../protocol/contract.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -138,4 +139,23 @@ export function orAlreadyDone(
       throw err;
     }
   };
+}
+
+/**
+ * A remote's request under its `retries=` setting: the default policy with that
+ * count, stopped when git-annex goes away, each retry told to --debug with the
+ * backend's own description of what went wrong.
+ */
+export function retryRequest<T>(
+  operation: (attempt: number) => Promise<T>,
+  r: { what: string; ctx: RequestContext; retries: number; classify(err: unknown): Verdict; describe(err: unknown): string },
+): Promise<T> {
+  return withRetry(operation, {
+    policy: { ...DEFAULT_RETRY_POLICY, retries: r.retries },
+    classify: r.classify,
+    signal: r.ctx.signal,
+    onRetry: ({ attempt, error }) => {
+      void r.ctx.annex.debug(`retrying ${r.what} after attempt ${attempt}: ${r.describe(error)}`);
+    },
+  });
 }

@@ -9,7 +9,7 @@ import { parseContentRange } from '../core/content-range.js';
 import { contentLength, headerValue } from '../core/http-headers.js';
 import { partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError, isRetryableNetworkError } from '../core/net-errors.js';
-import { DEFAULT_RETRY_POLICY, withRetry } from '../core/retry.js';
+import { retryRequest } from '../core/retry.js';
 import { truncate } from 'node:fs/promises';
 import { dump, type HttpClient } from './client.js';
 import { classifyHttpError, describeHttpError, SizeMismatchError } from './errors.js';
@@ -34,13 +34,12 @@ export class HttpSource {
   ) {}
 
   private retry<T>(what: string, url: string, ctx: RequestContext, op: () => Promise<T>): Promise<T> {
-    return withRetry(op, {
-      policy: { ...DEFAULT_RETRY_POLICY, retries: this.retries },
+    return retryRequest(op, {
+      what: `${what} of ${url}`,
+      ctx,
+      retries: this.retries,
       classify: classifyHttpError,
-      signal: ctx.signal,
-      onRetry: ({ attempt, error }) => {
-        void ctx.annex.debug(`retrying ${what} of ${url} after attempt ${attempt}: ${describeHttpError(error, what, url)}`);
-      },
+      describe: (e) => describeHttpError(e, what, url),
     });
   }
 

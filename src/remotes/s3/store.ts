@@ -18,7 +18,7 @@ import type { Held } from '../core/keys.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { countingStream } from '../core/progress.js';
-import { DEFAULT_RETRY_POLICY, orAlreadyDone, withRetry } from '../core/retry.js';
+import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
 import type { S3Settings } from './config.js';
 import { classifyS3Error, describeS3Error, httpStatus } from './errors.js';
@@ -122,14 +122,8 @@ export class S3Store {
   }
 
   private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
-    return withRetry(op, {
-      policy: { ...DEFAULT_RETRY_POLICY, retries: this.settings.retries },
-      classify: classifyS3Error,
-      signal: ctx.signal,
-      onRetry: ({ attempt, error }) => {
-        void ctx.annex.debug(`retrying ${what} after attempt ${attempt}: ${describeS3Error(error, what, this.settings)}`);
-      },
-    });
+    const s = this.settings;
+    return retryRequest(op, { what, ctx, retries: s.retries, classify: classifyS3Error, describe: (e) => describeS3Error(e, what, s) });
   }
 
   private get bucket(): string {

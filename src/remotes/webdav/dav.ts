@@ -14,7 +14,7 @@ import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import type { Held } from '../core/keys.js';
 import { contentLength } from '../core/http-headers.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
-import { DEFAULT_RETRY_POLICY, orAlreadyDone, withRetry } from '../core/retry.js';
+import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
 import type { WebdavSettings } from './config.js';
 import { classifyDavError, describeDavError, NotWebdavError } from './errors.js';
@@ -63,14 +63,8 @@ export class DavStore {
   }
 
   private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
-    return withRetry(op, {
-      policy: { ...DEFAULT_RETRY_POLICY, retries: this.settings.retries },
-      classify: classifyDavError,
-      signal: ctx.signal,
-      onRetry: ({ attempt, error }) => {
-        void ctx.annex.debug(`retrying ${what} after attempt ${attempt}: ${describeDavError(error, what, this.settings)}`);
-      },
-    });
+    const s = this.settings;
+    return retryRequest(op, { what, ctx, retries: s.retries, classify: classifyDavError, describe: (e) => describeDavError(e, what, s) });
   }
 
   /**
