@@ -109,3 +109,19 @@ export async function readConfig<S extends Schema>(
   }
   return out as ConfigOf<S>;
 }
+
+/**
+ * A problem with a slash-separated relative path (an S3 prefix, a WebDAV
+ * collection path, an export name), or undefined when it is safe: a server
+ * may resolve ".." and store outside the bucket or collection, and an empty
+ * segment ("a//b", a leading "/") names something no server agrees on.
+ */
+export function pathProblem(path: string, { trailingSlash = true }: { trailingSlash?: boolean } = {}): string | undefined {
+  if (path === '') return undefined;
+  if (path.startsWith('/')) return `must not start with "/" (write "${path.replace(/^\/+/, '')}")`;
+  const body = trailingSlash && path.endsWith('/') ? path.slice(0, -1) : path;
+  const segments = body.split('/');
+  if (segments.some((s) => s === '.' || s === '..')) return 'must not contain "." or ".." segments: they could leave the bucket or collection';
+  if (segments.some((s) => s === '')) return `must not contain empty segments ("//")`;
+  return undefined;
+}
