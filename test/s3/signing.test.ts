@@ -78,3 +78,21 @@ describe('object addresses', () => {
     expect(encodeSegment("a!b'c(d)e*f~g")).toBe('a%21b%27c%28d%29e%2Af~g');
   });
 });
+
+describe('object addresses on IP endpoints', () => {
+  it('keeps IPv6 brackets for the Host header and drops them for the socket', async () => {
+    const { socketHost } = await import('../../src/remotes/core/hosts.js');
+    const a = objectAddress(settings({ endpoint: 'http://[::1]:9000', pathStyle: true }), 'k');
+    expect(a).toMatchObject({ hostname: '[::1]', port: 9000, path: '/examplebucket/k' });
+    expect(socketHost(a.hostname)).toBe('::1');
+    expect(socketHost('s3.example.org')).toBe('s3.example.org');
+  });
+
+  it('addresses the bucket in the path on an IP address even with pathstyle=no, as the SDK does', () => {
+    for (const endpoint of ['http://[::1]:9000', 'http://127.0.0.1:9000']) {
+      const a = objectAddress(settings({ endpoint, pathStyle: false }), 'k');
+      expect(a.path).toBe('/examplebucket/k');
+      expect(a.hostname).not.toContain('examplebucket');
+    }
+  });
+});

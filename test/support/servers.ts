@@ -90,3 +90,38 @@ export async function runLighttpd(
     return { port, stop };
   });
 }
+
+/**
+ * A plain TCP forwarder listening on [::1] in front of a server on 127.0.0.1:
+ * the bytes (Host header included) pass unchanged, so a remote configured with
+ * http://[::1]:PORT talks to the real server over IPv6.
+ */
+export async function ipv6Front(targetPort: number): Promise<{ port: number; url: string; close(): Promise<void> }> {
+  const { connect } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const srv = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '::1', resolve);
+  });
+  const port = (srv.address() as { port: number }).port;
+  return {
+    port,
+    url: `http://[::1]:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
+  };
+}

@@ -1,5 +1,7 @@
 /** Where an S3 object lives on the wire; no dependencies, so start-up code may use it. */
+import { isIP } from 'node:net';
 import type { S3Settings } from './config.js';
+import { socketHost } from '../core/hosts.js';
 
 /** RFC 3986 encoding of one path segment, as S3's canonical URI needs. */
 export function encodeSegment(segment: string): string {
@@ -19,8 +21,9 @@ export function objectAddress(s: S3Settings, objectKey: string): ObjectAddress {
   const base = new URL(s.endpoint ?? `https://s3.${s.region}.amazonaws.com`);
   const keyPath = objectKey.split('/').map(encodeSegment).join('/');
   const basePath = base.pathname.replace(/\/+$/, '');
-  // Dotted bucket names break TLS name checks when virtual-hosted, so the SDK uses path style for them too.
-  const pathStyle = s.pathStyle || (base.protocol === 'https:' && s.bucket.includes('.'));
+  // Dotted bucket names break TLS name checks when virtual-hosted, and an IP address
+  // has no subdomains, so the SDK uses path style for both; the signature must agree.
+  const pathStyle = s.pathStyle || (base.protocol === 'https:' && s.bucket.includes('.')) || isIP(socketHost(base.hostname)) !== 0;
   return {
     protocol: base.protocol === 'http:' ? 'http:' : 'https:',
     hostname: pathStyle ? base.hostname : `${s.bucket}.${base.hostname}`,

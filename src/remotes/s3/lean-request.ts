@@ -11,6 +11,7 @@ import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { S3Settings } from './config.js';
 import { objectAddress, type ObjectAddress } from './address.js';
+import { socketHost } from '../core/hosts.js';
 
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 export type CredentialsProvider = () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
@@ -113,7 +114,7 @@ export class LeanS3 {
       const req = mod.request(
         {
           method,
-          hostname: address.hostname,
+          hostname: socketHost(address.hostname),
           port: address.port,
           path: address.path,
           headers,
