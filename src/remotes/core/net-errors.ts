@@ -43,6 +43,35 @@ function* causes(err: unknown): Generator<Record<string, unknown>> {
   }
 }
 
+/** A request not sent because its endpoint was found unreachable moments ago. */
+export class EndpointDownError extends Error {
+  override readonly name = 'EndpointDownError';
+  constructor(
+    readonly endpoint: string,
+    readonly since: number,
+    readonly retryAt: number,
+    options: { cause: unknown },
+  ) {
+    super(`${endpoint} is unreachable`, options);
+  }
+
+  /** "unreachable for 4 s, next attempt in 26 s" */
+  timing(now = Date.now()): string {
+    const s = (ms: number): string => `${Math.max(0, Math.round(ms / 1000))} s`;
+    return `not retried: unreachable for the last ${s(now - this.since)}, next attempt in ${s(this.retryAt - now)}`;
+  }
+}
+
+/** An http:// URL for a port that speaks TLS. */
+export class PlainHttpToTlsError extends Error {
+  override readonly name = 'PlainHttpToTlsError';
+  constructor(readonly endpoint: string) {
+    super(
+      `${endpoint} speaks https on this port, and plain http was sent: use ${endpoint.replace(/^http:/, 'https:')} instead`,
+    );
+  }
+}
+
 /** The server sent fewer (or more) bytes than it announced: the connection was cut mid-body. */
 export class IncompleteTransferError extends Error {
   override readonly name = 'IncompleteTransferError';
@@ -54,6 +83,11 @@ export class IncompleteTransferError extends Error {
 /** A plain-words description of a network failure, or undefined when it is something else. */
 export function networkProblem(err: unknown, where: string): string | undefined {
   for (const e of causes(err)) {
+    if (e instanceof PlainHttpToTlsError) return `cannot talk to ${where}: ${e.message}`;
+    if (e instanceof EndpointDownError) {
+      const reason = networkProblem(e.cause, where) ?? `cannot reach ${where}`;
+      return e.cause instanceof PlainHttpToTlsError ? reason : `${reason}; ${e.timing()}`;
+    }
     if (e instanceof IncompleteTransferError) return `${where ? `${where}: ` : ''}${e.message}`;
     const code = typeof e.code === 'string' ? e.code : undefined;
     if (code && CODES[code]) return `cannot reach ${where}: ${CODES[code]}`;
@@ -68,11 +102,30 @@ export function networkProblem(err: unknown, where: string): string | undefined 
   return undefined;
 }
 
+/** Codes that say the endpoint itself cannot be reached (as opposed to a connection cut mid-request). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Codes of a connection the server (or something on the way) closed on us. */
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+const codes = (err: unknown): string[] => [...causes(err)].map((e) => e.code).filter((c): c is string => typeof c === 'string');
+
+export function isUnreachable(err: unknown): boolean {
+  return codes(err).some((c) => UNREACHABLE.has(c));
+}
+
+export function isConnectionReset(err: unknown): boolean {
+  if (codes(err).some((c) => RESET.has(c))) return true;
+  for (const e of causes(err)) if (typeof e.message === 'string' && /socket hang up/i.test(e.message)) return true;
+  return false;
+}
+
 function isTlsFailure(err: unknown): boolean {
   for (const e of causes(err)) if (typeof e.code === 'string' && TLS_CODES[e.code]) return true;
   return false;
 }
 
 export function isRetryableNetworkError(err: unknown): boolean {
+  for (const e of causes(err)) if (e instanceof EndpointDownError || e instanceof PlainHttpToTlsError) return false;
   return networkProblem(err, '') !== undefined && !isTlsFailure(err);
 }

@@ -5,6 +5,7 @@
  */
 import pRetry, { AbortError } from 'p-retry';
 import type { RequestContext } from '../../protocol/contract.js';
+import { endpointHealth, REPROBE_MS } from './endpoint-health.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -35,6 +36,13 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** Told before each retry, e.g. to send a DEBUG line. */
   onRetry?(info: { attempt: number; retriesLeft: number; error: unknown; delayMs: number }): void;
+  /**
+   * The server's URL (its origin is what counts): an endpoint found
+   * unreachable fails the requests that follow at once (see endpoint-health).
+   */
+  endpoint?: string;
+  /** Told once when the endpoint is found unreachable. */
+  onEndpointDown?(error: unknown): void;
 }
 
 /** Longest Retry-After we obey; a server asking for more gets reported instead. */
@@ -72,13 +80,29 @@ class FinalError extends Error {
 
 export async function withRetry<T>(operation: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const { policy, classify, signal, onRetry } = options;
+  const health = options.endpoint === undefined ? undefined : endpointHealth(options.endpoint);
   try {
     return await pRetry(
       async (attempt) => {
+        let probe = false;
         try {
-          return await operation(attempt);
+          probe = health?.admit().probe ?? false;
+        } catch (down) {
+          throw new AbortError(new FinalError(down));
+        }
+        try {
+          const result = await operation(attempt);
+          health?.succeeded();
+          return result;
         } catch (err) {
           if (signal?.aborted) throw new AbortError(new FinalError(signal.reason));
+          if (health) {
+            const seen = await health.failed(err, probe);
+            if (seen.stop) {
+              if (health.takeAnnouncement()) options.onEndpointDown?.(seen.error ?? err);
+              throw new AbortError(new FinalError(seen.error ?? err));
+            }
+          }
           const verdict = classify(err);
           if (!verdict.retry) throw new AbortError(new FinalError(err));
           if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > MAX_RETRY_AFTER_MS) {
@@ -106,7 +130,12 @@ export async function withRetry<T>(operation: (attempt: number) => Promise<T>, o
       },
     );
   } catch (err) {
-    throw unwrap(err);
+    const e = unwrap(err);
+    if (health) {
+      health.gaveUp(e);
+      if (health.takeAnnouncement()) options.onEndpointDown?.(e);
+    }
+    throw e;
   }
 }
 
@@ -148,7 +177,15 @@ export function orAlreadyDone(
  */
 export function retryRequest<T>(
   operation: (attempt: number) => Promise<T>,
-  r: { what: string; ctx: RequestContext; retries: number; classify(err: unknown): Verdict; describe(err: unknown): string },
+  r: {
+    what: string;
+    ctx: RequestContext;
+    retries: number;
+    classify(err: unknown): Verdict;
+    describe(err: unknown): string;
+    /** The server's URL: once it is found unreachable, the requests that follow fail at once. */
+    endpoint?: string;
+  },
 ): Promise<T> {
   return withRetry(operation, {
     policy: { ...DEFAULT_RETRY_POLICY, retries: r.retries },
@@ -156,6 +193,12 @@ export function retryRequest<T>(
     signal: r.ctx.signal,
     onRetry: ({ attempt, error }) => {
       void r.ctx.annex.debug(`retrying ${r.what} after attempt ${attempt}: ${r.describe(error)}`);
+    },
+    endpoint: r.endpoint,
+    onEndpointDown: (error) => {
+      void r.ctx.annex.info(
+        `${r.describe(error)}; requests to this server now fail at once, and it is tried again every ${REPROBE_MS / 1000} s`,
+      );
     },
   });
 }

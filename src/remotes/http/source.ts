@@ -40,6 +40,7 @@ export class HttpSource {
       retries: this.retries,
       classify: classifyHttpError,
       describe: (e) => describeHttpError(e, what, url),
+      endpoint: url,
     });
   }
 

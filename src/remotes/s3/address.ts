@@ -1,6 +1,6 @@
 /** Where an S3 object lives on the wire; no dependencies, so start-up code may use it. */
 import { isIP } from 'node:net';
-import type { S3Settings } from './config.js';
+import { endpointUrl, type S3Settings } from './config.js';
 import { socketHost } from '../core/hosts.js';
 
 /** RFC 3986 encoding of one path segment, as S3's canonical URI needs. */
@@ -18,7 +18,7 @@ export interface ObjectAddress {
 
 /** Where an object lives: path-style or virtual-hosted, on the endpoint or on AWS. */
 export function objectAddress(s: S3Settings, objectKey: string): ObjectAddress {
-  const base = new URL(s.endpoint ?? `https://s3.${s.region}.amazonaws.com`);
+  const base = new URL(endpointUrl(s));
   const keyPath = objectKey.split('/').map(encodeSegment).join('/');
   const basePath = base.pathname.replace(/\/+$/, '');
   // Dotted bucket names break TLS name checks when virtual-hosted, and an IP address

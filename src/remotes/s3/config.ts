@@ -65,6 +65,11 @@ export function s3Settings(c: S3Config, env: NodeJS.ProcessEnv = process.env): S
   };
 }
 
+/** The server's URL: the endpoint, else AWS's for the region. */
+export function endpointUrl(s: S3Settings): string {
+  return s.endpoint ?? `https://s3.${s.region}.amazonaws.com`;
+}
+
 /** Where the bucket lives, for messages: the endpoint, or AWS and the region. */
 export function describeEndpoint(s: S3Settings): string {
   return s.endpoint ?? `AWS S3 (${s.region})`;

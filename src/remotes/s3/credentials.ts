@@ -5,7 +5,7 @@ import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { lookupCredential } from '../core/credential-chain.js';
 import { fromEnvironment, type Credential } from '../core/credentials.js';
-import type { S3Settings } from './config.js';
+import { endpointUrl, type S3Settings } from './config.js';
 
 /** Name of the remembered key pair (local file, or git-annex's creds with embedcreds=yes). */
 export const CREDS_SETTING = 'annexd-s3';
@@ -29,7 +29,7 @@ export async function resolveS3Auth(ctx: RequestContext, s: S3Settings, env: Nod
     // datalad-next keeps an S3 key id in `user`; legacy DataLad in `key_id` (read as `key-id`).
     dataladUserProps: ['user', 'key-id', 'key_id', 'key'],
     dataladType: 'aws-s3',
-    url: s.endpoint ?? `https://s3.${s.region}.amazonaws.com`,
+    url: endpointUrl(s),
     remembered: CREDS_SETTING,
     example: 'key_id=YOUR_KEY_ID',
     secretWord: 'secret key',

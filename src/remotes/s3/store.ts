@@ -20,7 +20,7 @@ import { IncompleteTransferError } from '../core/net-errors.js';
 import { countingStream } from '../core/progress.js';
 import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
-import type { S3Settings } from './config.js';
+import { endpointUrl, type S3Settings } from './config.js';
 import { classifyS3Error, describeS3Error, httpStatus } from './errors.js';
 import { LeanS3, S3HttpError } from './lean-request.js';
 import { parseContentRange } from '../core/content-range.js';
@@ -123,7 +123,14 @@ export class S3Store {
 
   private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
     const s = this.settings;
-    return retryRequest(op, { what, ctx, retries: s.retries, classify: classifyS3Error, describe: (e) => describeS3Error(e, what, s) });
+    return retryRequest(op, {
+      what,
+      ctx,
+      retries: s.retries,
+      classify: classifyS3Error,
+      describe: (e) => describeS3Error(e, what, s),
+      endpoint: endpointUrl(s),
+    });
   }
 
   private get bucket(): string {
