@@ -28,7 +28,8 @@ const TLS_CODES: Record<string, string> = {
   SELF_SIGNED_CERT_IN_CHAIN: 'the server\'s certificate chain has an untrusted self-signed certificate (NODE_EXTRA_CA_CERTS can name a CA file to trust)',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the server\'s certificate cannot be verified (incomplete chain, or a CA that is not trusted)',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the server\'s certificate is issued by a CA that is not trusted (NODE_EXTRA_CA_CERTS can name a CA file to trust)',
-  CERT_HAS_EXPIRED: 'the server\'s certificate has expired',
+  CERT_HAS_EXPIRED: 'the server\'s certificate has expired (renew it on the server; or is this machine\'s clock wrong?)',
+  CERT_NOT_YET_VALID: 'the server\'s certificate is not valid yet (is this machine\'s clock wrong?)',
   ERR_TLS_CERT_ALTNAME_INVALID: 'the server\'s certificate is for another host name',
 };
 
@@ -91,6 +92,7 @@ export function networkProblem(err: unknown, where: string): string | undefined 
     if (e instanceof IncompleteTransferError) return `${where ? `${where}: ` : ''}${e.message}`;
     const code = typeof e.code === 'string' ? e.code : undefined;
     if (code && CODES[code]) return `cannot reach ${where}: ${CODES[code]}`;
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `cannot connect securely to ${where}: ${wrongHostName(e)}`;
     if (code && TLS_CODES[code]) return `cannot connect securely to ${where}: ${TLS_CODES[code]}`;
     if (typeof e.name === 'string' && TIMEOUT_NAMES.has(e.name) && !('$metadata' in e && (e.$metadata as { httpStatusCode?: number })?.httpStatusCode)) {
       return `no answer from ${where} in time (timed out)`;
@@ -100,6 +102,20 @@ export function networkProblem(err: unknown, where: string): string | undefined 
     }
   }
   return undefined;
+}
+
+/**
+ * Node says which names the certificate has ("Host: a. is not in the cert's
+ * altnames: DNS:b, DNS:c"): the fix is to use one of them in the URL.
+ */
+function wrongHostName(e: Record<string, unknown>): string {
+  const reason = typeof e.reason === 'string' ? e.reason : '';
+  const host = typeof e.host === 'string' ? e.host : undefined;
+  const names = /(?:altnames|list): (.*)$/.exec(reason)?.[1]?.replace(/\b(?:DNS|IP Address):/g, '').trim();
+  const subject = names || (e.cert as { subject?: { CN?: string } } | undefined)?.subject?.CN;
+  return subject
+    ? `the server's certificate is for ${subject}${host ? `, not ${host}` : ''}: use a name the certificate has in the URL (or have the certificate cover ${host ?? 'this name'})`
+    : `${TLS_CODES.ERR_TLS_CERT_ALTNAME_INVALID}: use the name the certificate is for in the URL`;
 }
 
 /** Codes that say the endpoint itself cannot be reached (as opposed to a connection cut mid-request). */

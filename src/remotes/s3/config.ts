@@ -7,16 +7,45 @@ import {
   requiredText,
   size,
   yesNo,
+  pathProblem,
   type ConfigOf,
+  type FieldSpec,
 } from '../core/config.js';
 
 const MiB = 1024 * 1024;
 
+/** A prefix is part of every object name: one that leaves the bucket, or that servers read differently, is refused. */
+function objectPrefix(description: string): FieldSpec<string | undefined> {
+  return {
+    description,
+    parse(raw) {
+      const problem = pathProblem(raw);
+      if (problem) throw new Error(`${problem}, e.g. prefix=annex/`);
+      return raw || undefined;
+    },
+  };
+}
+
+/** A bucket name goes into every request's path or host name; a "/" or a dot segment would address something else. */
+function bucketName(description: string): FieldSpec<string> {
+  const inner = requiredText(description, 'bucket=my-annex');
+  return {
+    description,
+    parse(raw) {
+      const name = inner.parse(raw);
+      if (/[/\\\s]/.test(name) || name === '.' || name === '..') {
+        throw new Error(`"${name}" is not a bucket name: no "/", "\\", spaces or dot segments (S3 bucket names are 3-63 lowercase letters, digits, dots and hyphens)`);
+      }
+      return name;
+    },
+  };
+}
+
 export const s3Schema = {
-  bucket: requiredText('bucket to store objects in (created by initremote when missing)', 'bucket=my-annex'),
+  bucket: bucketName('bucket to store objects in (created by initremote when missing)'),
   endpoint: optionalHttpUrl('URL of an S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)'),
   region: optionalText('region (default: $AWS_REGION, else us-east-1)'),
-  prefix: optionalText('prefix put before every object name, e.g. annex/'),
+  prefix: objectPrefix('prefix put before every object name, e.g. annex/'),
   pathstyle: optionalYesNo('address the bucket in the URL path (default: yes with endpoint=, no on AWS)'),
   credential: optionalText('name of an annexd credential holding key_id and the secret (annexd credentials set NAME key_id=…)'),
   publicurl: optionalHttpUrl('public URL of the bucket; recorded so readonly=true clones download over HTTP'),

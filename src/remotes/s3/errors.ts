@@ -56,10 +56,46 @@ export function classifyS3Error(err: unknown): Verdict {
   return { retry: false };
 }
 
+/** The SDK's parse failures end in a multi-line hint for programmers; a user needs neither. */
+function plainSdkMessage(message: string): string {
+  return message.replace(/\s*Deserialization error:[\s\S]*$/, '').replace(/\s+/g, ' ').trim();
+}
+
+/** An answer that is not S3's: an HTML page, or a body the SDK could not read as S3 XML. */
+export function notS3Answer(err: unknown): 'html' | 'unreadable' | undefined {
+  const e = shape(err);
+  if (RETRYABLE_NAMES.has(errorName(err))) return undefined;
+  const type = e.$response?.headers?.['content-type'] ?? '';
+  const unparsable = /XML parse error|Deserialization error|is not expected|Unexpected end of/i.test(e.message ?? '');
+  if (/text\/html/i.test(type) && (unparsable || e.message === 'UnknownError')) return 'html';
+  return unparsable ? 'unreadable' : undefined;
+}
+
+/** The endpoint's path, when it has one: the usual reason a real S3 server misreads every request. */
+function endpointPath(s: S3Settings): string | undefined {
+  if (!s.endpoint) return undefined;
+  const path = new URL(s.endpoint).pathname.replace(/\/+$/, '');
+  return path || undefined;
+}
+
+/** What to check when a server takes our requests for something else. */
+export function addressingAdvice(s: S3Settings): string {
+  const path = endpointPath(s);
+  return path
+    ? `endpoint= has the path ${path}: most S3 servers answer at the root (e.g. ${new URL(s.endpoint as string).origin}); drop the path unless the server is served under it`
+    : `check that endpoint= is the server's S3 address and that it supports path-style requests${s.pathStyle ? ' (else set pathstyle=no)' : ' (else set pathstyle=yes)'}`;
+}
+
 /** One line naming the cause and, where we know it, the fix. */
 export function describeS3Error(err: unknown, operation: string, s: S3Settings): string {
   const net = networkProblem(err, describeEndpoint(s));
   if (net) return `${operation} failed: ${net}`;
+  const foreign = notS3Answer(err);
+  if (foreign) {
+    const status = httpStatus(err);
+    const what = foreign === 'html' ? 'an HTML page' : 'something that is not S3 XML';
+    return `${operation} failed: ${describeEndpoint(s)} does not look like an S3 server: it answered${status ? ` HTTP ${status} with` : ''} ${what}; check endpoint= (the URL of the S3 API, e.g. http://host:9000)`;
+  }
   const e = shape(err);
   const fsCode = (err as NodeJS.ErrnoException | undefined)?.code;
   if (fsCode === 'ENOENT' && (err as NodeJS.ErrnoException).path !== undefined) {
@@ -70,7 +106,9 @@ export function describeS3Error(err: unknown, operation: string, s: S3Settings):
   const where = `bucket "${s.bucket}" at ${describeEndpoint(s)}`;
   switch (name) {
     case 'NoSuchBucket':
-      return `${where} does not exist: create it, or re-run initremote/enableremote with createbucket=yes`;
+      return s.createBucket
+        ? `${where} does not exist: if it was deleted, "git annex enableremote REMOTE" creates it again; if it was never there, ${addressingAdvice(s)}`
+        : `${where} does not exist: create it, or enable the remote with createbucket=yes ("git annex enableremote REMOTE createbucket=yes")`;
     case 'InvalidAccessKeyId':
       return `the S3 server does not know this access key id: check AWS_ACCESS_KEY_ID (or the stored credentials) for ${where}`;
     case 'SignatureDoesNotMatch':
@@ -90,7 +128,7 @@ export function describeS3Error(err: unknown, operation: string, s: S3Settings):
   if (status === 301 || name === 'PermanentRedirect') {
     return `${where} is in another region: set region= to the bucket's region`;
   }
-  const detail = e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${e.message}` : '';
+  const detail = e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${plainSdkMessage(e.message)}` : '';
   const code = status ? ` (HTTP ${status})` : '';
   return `${operation} failed on ${where}: ${name}${code}${detail || (status ? '' : `: ${messageOf(err)}`)}`;
 }

@@ -7,6 +7,7 @@ import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
+import { pathProblem } from '../core/config.js';
 import { holdsKey } from '../core/keys.js';
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
@@ -19,6 +20,8 @@ import { rememberCredential } from '../core/local-creds.js';
 function exportObjectKey(s: S3Settings, name: WireName): string {
   const text = name.text;
   if (text === undefined) throw new RemoteError(`cannot export "${name}": S3 object names must be valid UTF-8`);
+  const problem = pathProblem(text, { trailingSlash: false });
+  if (problem) throw new RemoteError(`cannot export "${text}": an export path ${problem}`);
   return s.prefix + text;
 }
 

@@ -20,8 +20,8 @@ import { IncompleteTransferError } from '../core/net-errors.js';
 import { countingStream } from '../core/progress.js';
 import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
-import { endpointUrl, type S3Settings } from './config.js';
-import { classifyS3Error, describeS3Error, httpStatus } from './errors.js';
+import { describeEndpoint, endpointUrl, type S3Settings } from './config.js';
+import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, notS3Answer } from './errors.js';
 import { LeanS3, S3HttpError } from './lean-request.js';
 import { parseContentRange } from '../core/content-range.js';
 
@@ -167,7 +167,16 @@ export class S3Store {
         }),
         { abortSignal: ctx.signal },
       ),
-    );
+    ).catch((err: unknown) => {
+      // Creating cannot find "no such bucket": the server read the request as something
+      // else (a bucket named after the endpoint's path, or a virtual-hosted name).
+      if (!notS3Answer(err) && (errorName(err) === 'NoSuchBucket' || httpStatus(err) === 404)) {
+        throw new RemoteError(
+          `bucket "${this.bucket}" is not at ${describeEndpoint(this.settings)} and the server did not take the request to create it as one (it answered ${errorName(err)}): ${addressingAdvice(this.settings)}`,
+        );
+      }
+      throw err;
+    });
     return 'created';
   }
 
