@@ -16,6 +16,8 @@ declare -A PACKAGES=(
   [lighttpd]=lighttpd                    # WebDAV test server (with lighttpd-mod-webdav below)
   [apache2]=apache2                      # WebDAV test server (mod_dav_fs)
   [htpasswd]=apache2-utils               # the apache test server's password file
+  [openssl]=openssl                      # certificates for the TLS error tests
+  [datalad]=datalad                      # DataLad compatibility tests (clone, get)
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

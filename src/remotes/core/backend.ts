@@ -14,7 +14,10 @@ import type {
 } from '../../protocol/contract.js';
 import { messageOf, RemoteError, UnsupportedRequestError } from '../../protocol/errors.js';
 import { readConfig, type ConfigOf, type Schema } from './config.js';
+import { MissingCredentialsError } from './credentials.js';
+import { HttpStatusError } from './http-error.js';
 import { ProgressReporter } from './progress.js';
+import { repoSettings, sharedConfig, type RepoSettingsView, type SharedDefaultCheck } from './repo-settings.js';
 
 /** Context of one transfer: the request context plus a throttled progress reporter. */
 export interface TransferContext extends RequestContext {
@@ -53,12 +56,27 @@ export interface BackendDefinition<S extends Schema> {
   availability?: Availability;
   /** Whether exporttree=yes is supported. */
   exportCapable: boolean;
+  /**
+   * Settings that are each repository's choice (credential=): kept in the
+   * repository, out of the git-annex branch; a value found in the branch is a
+   * default, used where the check says it is usable (see repo-settings).
+   */
+  repoSettings?: Record<string, SharedDefaultCheck>;
   /** INITREMOTE (also re-run by enableremote and autoenable): check and set up. */
   initRemote?(config: ConfigOf<S>, ctx: RequestContext): Promise<void>;
   /** PREPARE: connect lazily-loaded libraries, resolve credentials. */
   open(config: ConfigOf<S>, ctx: RequestContext): Promise<Backend>;
   /** One clear line for a failure of `operation` (e.g. "store"), naming what to fix. */
   describeError(err: unknown, operation: string, config: ConfigOf<S>): string;
+}
+
+/** The failure was for want of a credential (none found, or a server asking for one that was not sent). */
+function lacksCredentials(err: unknown): boolean {
+  for (let e: unknown = err, i = 0; i < 5 && e instanceof Error; e = e.cause, i++) {
+    if (e instanceof MissingCredentialsError) return true;
+    if (e instanceof HttpStatusError && (e.status === 401 || e.status === 403) && e.credentialSource === undefined) return true;
+  }
+  return false;
 }
 
 export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>): SpecialRemote {
@@ -91,9 +109,17 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
     progress.finish();
   }
 
-  const config = async (ctx: RequestContext): Promise<ConfigOf<S>> => {
-    current = await readConfig(def.schema, (n) => ctx.annex.getConfig(n));
-    return current;
+  const config = async (
+    ctx: RequestContext,
+    phase: 'initremote' | 'prepare',
+    shared?: Record<string, string>,
+  ): Promise<{ cfg: ConfigOf<S>; view: RepoSettingsView | undefined }> => {
+    const view = def.repoSettings ? await repoSettings(ctx, def.repoSettings, phase, shared) : undefined;
+    current = await readConfig(def.schema, async (n) => {
+      const v = await ctx.annex.getConfig(n);
+      return view ? view.value(n, v) : v;
+    });
+    return { cfg: current, view };
   };
 
   const exporter: ExportHandler | undefined = def.exportCapable
@@ -126,11 +152,19 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
     listConfigs: (): ConfigDescription[] =>
       Object.entries(def.schema).map(([name, f]) => ({ name, description: f.description })),
     async initRemote(ctx) {
-      const cfg = await config(ctx);
-      await guard('initremote', async () => def.initRemote?.(cfg, ctx));
+      // Registered already: this is enableremote or autoenable, not a first initremote.
+      const shared = await sharedConfig(ctx);
+      const { cfg, view } = await config(ctx, 'initremote', shared);
+      try {
+        await guard('initremote', async () => def.initRemote?.(cfg, ctx));
+      } catch (err) {
+        if (!shared || !lacksCredentials(err)) throw err;
+        await ctx.annex.info(`enabled without checking the server: ${messageOf(err)}`);
+      }
+      await view?.commit(ctx);
     },
     async prepare(ctx) {
-      const cfg = await config(ctx);
+      const { cfg } = await config(ctx, 'prepare');
       backend = await guard('prepare', () => def.open(cfg, ctx));
     },
     store: (key, file, ctx) => transfer('store', ctx, (t) => opened().store(key, file, t)),

@@ -7,6 +7,21 @@ import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { registerSecret } from '../../util/redact.js';
 
+/**
+ * No credential anywhere in the chain. Enabling a remote needs none (only
+ * transfers do), so enableremote and autoenable go on without checking the
+ * server; a transfer then fails with this message, which names the fix.
+ */
+export class MissingCredentialsError extends RemoteError {}
+
+/** Whether a credential of this name exists here (annexd's store, its environment overrides, or DataLad's). */
+export async function credentialKnown(name: string): Promise<boolean> {
+  const { CredentialStore } = await import('../../credentials/store.js');
+  if (await new CredentialStore().get(name).catch(() => undefined)) return true;
+  const { findDataladCredential } = await import('../../credentials/datalad.js');
+  return (await findDataladCredential(name).catch(() => undefined)) !== undefined;
+}
+
 /** An identity and its secret: S3 key id + secret key, or WebDAV user + password. */
 export interface Credential {
   user: string;

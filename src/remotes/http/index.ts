@@ -6,6 +6,7 @@
  * addurl, get and fsck go through it, with resume, retries and per-host
  * credentials.
  */
+import { credentialKnown } from '../core/credentials.js';
 import type { CheckUrlResult, LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { Backend, BackendDefinition, TransferContext } from '../core/backend.js';
@@ -130,6 +131,7 @@ export const httpDefinition: BackendDefinition<typeof httpSchema> = {
   summary: 'read-only git-annex special remote for web sources (http/https), with resume, retries and per-host credentials',
   schema: httpSchema,
   exportCapable: false,
+  repoSettings: { credential: credentialKnown },
   async open(config) {
     const s = httpSettings(config);
     return new HttpBackend(await connect(s), s);

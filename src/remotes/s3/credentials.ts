@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestContext } from '../../protocol/contract.js';
-import { RemoteError } from '../../protocol/errors.js';
 import { lookupCredential } from '../core/credential-chain.js';
-import { fromEnvironment, type Credential } from '../core/credentials.js';
+import { fromEnvironment, MissingCredentialsError, type Credential } from '../core/credentials.js';
 import { endpointUrl, type S3Settings } from './config.js';
 
 /** Name of the remembered key pair (local file, or git-annex's creds with embedcreds=yes). */
@@ -36,7 +35,7 @@ export async function resolveS3Auth(ctx: RequestContext, s: S3Settings, env: Nod
   });
   if (credential) return { credential };
   if (awsProfileAvailable(env)) return { profile: env.AWS_PROFILE };
-  throw new RemoteError(
+  throw new MissingCredentialsError(
     'no S3 credentials: store them with "annexd credentials set NAME key_id=YOUR_KEY_ID" and add credential=NAME to the remote (git annex enableremote REMOTE credential=NAME), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE',
   );
 }

@@ -8,6 +8,7 @@ import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
 import { pathProblem } from '../core/config.js';
+import { credentialKnown } from '../core/credentials.js';
 import { holdsKey } from '../core/keys.js';
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
@@ -126,6 +127,7 @@ export const s3Definition: BackendDefinition<typeof s3Schema> = {
   summary: 'git-annex special remote for Amazon S3 and S3-compatible object stores',
   schema: s3Schema,
   exportCapable: true,
+  repoSettings: { credential: credentialKnown },
   async initRemote(config, ctx) {
     const s = s3Settings(config);
     const auth = await resolveS3Auth(ctx, s);

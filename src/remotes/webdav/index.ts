@@ -7,7 +7,7 @@ import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
-import type { Credential } from '../core/credentials.js';
+import { credentialKnown, type Credential } from '../core/credentials.js';
 import { holdsKey } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
 import { webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
@@ -84,6 +84,7 @@ export const webdavDefinition: BackendDefinition<typeof webdavSchema> = {
   summary: 'git-annex special remote for WebDAV servers (Nextcloud, Apache mod_dav, lighttpd, rclone, …)',
   schema: webdavSchema,
   exportCapable: true,
+  repoSettings: { credential: credentialKnown },
   async initRemote(config, ctx) {
     const s = webdavSettings(config);
     const credential = await resolveWebdavCredential(ctx, s);
