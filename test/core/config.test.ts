@@ -1,6 +1,6 @@
 /** Config schemas and sizes, as users write them in initremote. */
 import { describe, expect, it } from 'vitest';
-import { integer, optionalHttpUrl, readConfig, requiredText, size, yesNo } from '../../src/remotes/core/config.js';
+import { integer, optionalHttpUrl, pathProblem, readConfig, requiredText, size, yesNo } from '../../src/remotes/core/config.js';
 import { formatSize, parseSize } from '../../src/remotes/core/sizes.js';
 
 describe('sizes', () => {
@@ -43,5 +43,24 @@ describe('readConfig', () => {
     await expect(readConfig(schema, from({ bucket: 'b', concurrency: 'many' }))).rejects.toThrow('concurrency= must be a whole number, not "many"');
     await expect(readConfig(schema, from({ bucket: 'b', createbucket: 'maybe' }))).rejects.toThrow('createbucket= must be yes or no, not "maybe"');
     await expect(readConfig(schema, from({ bucket: 'b', partsize: '1MiB' }))).rejects.toThrow('partsize= must be at least 5242880 bytes');
+  });
+});
+
+describe('URLs and paths a new user mistypes', () => {
+  const endpoint = optionalHttpUrl('endpoint');
+  it('a URL without a scheme names the one to add', () => {
+    expect(() => endpoint.parse('localhost:9000')).toThrow('must start with http:// or https://: "localhost:9000" (e.g. http://localhost:9000)');
+    expect(() => endpoint.parse('127.0.0.1:9000')).toThrow('(e.g. http://127.0.0.1:9000)');
+    expect(() => endpoint.parse('http//s3.example.org')).toThrow('(e.g. http://s3.example.org)');
+    expect(endpoint.parse('https://[::1]:9000/')).toBe('https://[::1]:9000');
+  });
+
+  it('pathProblem refuses what could leave a bucket or collection, and nothing else', () => {
+    for (const p of ['', 'annex/', 'a/b/c', 'a.b/..c/', 'x']) expect(pathProblem(p)).toBeUndefined();
+    expect(pathProblem('../up/')).toMatch(/"\." or "\.\." segments/);
+    expect(pathProblem('a/./b')).toMatch(/"\." or "\.\." segments/);
+    expect(pathProblem('/a')).toBe('must not start with "/" (write "a")');
+    expect(pathProblem('x//y/')).toBe('must not contain empty segments ("//")');
+    expect(pathProblem('dir/', { trailingSlash: false })).toBe('must not contain empty segments ("//")');
   });
 });

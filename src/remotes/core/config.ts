@@ -41,6 +41,10 @@ export function textWithDefault(description: string, fallback: string): FieldSpe
 export function optionalHttpUrl(description: string): FieldSpec<string | undefined> {
   return spec(description, (raw) => {
     if (!raw) return undefined;
+    // "localhost:9000" parses as a URL of scheme "localhost:"; "host:9000" without a scheme is a common slip.
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+      throw new Error(`must start with http:// or https://: "${raw}" (e.g. http://${raw.replace(/^https?:?\/*/i, '')})`);
+    }
     let u: URL;
     try {
       u = new URL(raw);
