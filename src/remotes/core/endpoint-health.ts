@@ -29,6 +29,7 @@ export class EndpointHealth {
   private down: { since: number; retryAt: number; reason: unknown } | undefined;
   private probing = false;
   private tls: Promise<boolean> | undefined;
+  private announced = false;
 
   constructor(readonly endpoint: string) {}
 
@@ -76,8 +77,7 @@ export class EndpointHealth {
     if (!(err instanceof EndpointDownError) && isUnreachable(err)) this.markDown(err);
   }
 
-  /** Whether it was marked down just now (to tell the user once). */
-  private announced = false;
+  /** True once, the first time it is found down (to tell the user once). */
   takeAnnouncement(): boolean {
     if (!this.down || this.announced) return false;
     this.announced = true;
