@@ -41,7 +41,7 @@ export interface RetryOptions {
    * unreachable fails the requests that follow at once (see endpoint-health).
    */
   endpoint?: string;
-  /** Told once when the endpoint is found unreachable. */
+  /** Told once, when the first request is refused because the endpoint was found unreachable (an EndpointDownError). */
   onEndpointDown?(error: unknown): void;
 }
 
@@ -88,6 +88,8 @@ export async function withRetry<T>(operation: (attempt: number) => Promise<T>, o
         try {
           probe = health?.admit().probe ?? false;
         } catch (down) {
+          // Said once, when a request is first refused for it: a lone failure (initremote) needs no second line.
+          if (health?.takeAnnouncement()) options.onEndpointDown?.(down);
           throw new AbortError(new FinalError(down));
         }
         try {
@@ -98,10 +100,7 @@ export async function withRetry<T>(operation: (attempt: number) => Promise<T>, o
           if (signal?.aborted) throw new AbortError(new FinalError(signal.reason));
           if (health) {
             const seen = await health.failed(err, probe);
-            if (seen.stop) {
-              if (health.takeAnnouncement()) options.onEndpointDown?.(seen.error ?? err);
-              throw new AbortError(new FinalError(seen.error ?? err));
-            }
+            if (seen.stop) throw new AbortError(new FinalError(seen.error ?? err));
           }
           const verdict = classify(err);
           if (!verdict.retry) throw new AbortError(new FinalError(err));
@@ -131,10 +130,7 @@ export async function withRetry<T>(operation: (attempt: number) => Promise<T>, o
     );
   } catch (err) {
     const e = unwrap(err);
-    if (health) {
-      health.gaveUp(e);
-      if (health.takeAnnouncement()) options.onEndpointDown?.(e);
-    }
+    health?.gaveUp(e);
     throw e;
   }
 }
@@ -196,8 +192,9 @@ export function retryRequest<T>(
     },
     endpoint: r.endpoint,
     onEndpointDown: (error) => {
+      const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
       void r.ctx.annex.info(
-        `${r.describe(error)}; requests to this server now fail at once, and it is tried again every ${REPROBE_MS / 1000} s`,
+        `${r.describe(cause)}; the requests that follow fail at once, and it is tried again every ${REPROBE_MS / 1000} s`,
       );
     },
   });
