@@ -7,25 +7,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EndpointHealth, REPROBE_MS, resetEndpointHealth } from '../../src/remotes/core/endpoint-health.js';
 import { EndpointDownError, isRetryableNetworkError, networkProblem, PlainHttpToTlsError } from '../../src/remotes/core/net-errors.js';
 import { withRetry, type RetryPolicy } from '../../src/remotes/core/retry.js';
+import { closedPort } from '../support/servers.js';
 import { requireTool } from '../support/tools.js';
 
 const fast: RetryPolicy = { retries: 3, minDelayMs: 1, maxDelayMs: 5, maxTotalMs: 10_000 };
 const classify = (err: unknown): { retry: boolean } => ({ retry: isRetryableNetworkError(err) });
 
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** One GET to `url`, counting calls; resolves with the status. */
 function getter(url: string): { op: () => Promise<number>; calls: () => number } {

@@ -1,10 +1,10 @@
 /** Bad input gets one clear line naming the fix, and nothing is reported present that is not. */
 import { readdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
 import { initS3Remote, startTestS3, useS3Suite } from '../support/s3.js';
+import { closedPort } from '../support/servers.js';
 
 const suite = useS3Suite();
 let repo: AnnexRepo;
@@ -13,14 +13,6 @@ beforeAll(async () => {
   repo = await AnnexRepo.create(suite.sandbox);
 });
 
-/** A port on 127.0.0.1 with nothing listening. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function initremoteFails(env: NodeJS.ProcessEnv, ...params: string[]): Promise<string> {
   const r = await repo.run('git', ['annex', 'initremote', ...params], env);

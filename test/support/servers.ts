@@ -20,6 +20,9 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A port on 127.0.0.1 with nothing listening: a connection to it is refused. */
+export const closedPort = freePort;
+
 /** Tries `start` on a free port, and once more on another if that port was taken meanwhile. */
 export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
   try {
