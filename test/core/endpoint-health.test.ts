@@ -106,6 +106,8 @@ describe('unreachable endpoints', () => {
       expect(h.admit(t0 + REPROBE_MS + 1)).toEqual({ probe: true });
       // Only one probe at a time; the others still fail at once.
       expect(() => h.admit(t0 + REPROBE_MS + 2)).toThrow(EndpointDownError);
+      // A probe that never reports back (its request was aborted) does not keep the endpoint down for good.
+      expect(h.admit(t0 + 2 * REPROBE_MS + 2)).toEqual({ probe: true });
       h.succeeded();
       expect(h.admit(t0 + REPROBE_MS + 3)).toEqual({ probe: false });
       // A failed probe marks it down again at once, with no retries.

@@ -27,7 +27,8 @@ const TLS_PROBE_TIMEOUT_MS = 3_000;
 export class EndpointHealth {
   private reached = false;
   private down: { since: number; retryAt: number; reason: unknown } | undefined;
-  private probing = false;
+  /** When the current probe was let through; a probe that never reports back (aborted) expires. */
+  private probingSince: number | undefined;
   private tls: Promise<boolean> | undefined;
   private announced = false;
 
@@ -37,10 +38,10 @@ export class EndpointHealth {
   admit(now = Date.now()): { probe: boolean } {
     const d = this.down;
     if (!d) return { probe: false };
-    if (now < d.retryAt || this.probing) {
+    if (now < d.retryAt || (this.probingSince !== undefined && now - this.probingSince < REPROBE_MS)) {
       throw new EndpointDownError(this.endpoint, d.since, d.retryAt, { cause: d.reason });
     }
-    this.probing = true;
+    this.probingSince = now;
     return { probe: true };
   }
 
@@ -48,7 +49,7 @@ export class EndpointHealth {
   succeeded(): void {
     this.reached = true;
     this.down = undefined;
-    this.probing = false;
+    this.probingSince = undefined;
   }
 
   /**
@@ -56,7 +57,7 @@ export class EndpointHealth {
    * throw instead when there is a better one (a TLS port spoken to in plain http).
    */
   async failed(err: unknown, probe: boolean): Promise<{ stop: boolean; error?: unknown }> {
-    if (probe) this.probing = false;
+    if (probe) this.probingSince = undefined;
     if (isUnreachable(err)) {
       if (!this.reached || probe || this.down) {
         this.markDown(err);
@@ -86,7 +87,7 @@ export class EndpointHealth {
 
   private markDown(reason: unknown, now = Date.now()): void {
     this.down = { since: this.down?.since ?? now, retryAt: now + REPROBE_MS, reason };
-    this.probing = false;
+    this.probingSince = undefined;
   }
 
   private speaksTls(): Promise<boolean> {
