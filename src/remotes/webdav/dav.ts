@@ -240,7 +240,15 @@ export class DavStore {
     await this.movePath(this.path(fromRel), this.path(toRel), ctx);
   }
 
+  /**
+   * MOVE, with the destination's parent collections made first (remembered per
+   * process, as for PUT): servers answer a MOVE into a missing collection with
+   * 409, 404, 403 (rclone) or 500 (Apache), which cannot be told from other failures.
+   * A 403/404/409 despite that (the parent removed behind our back) makes it again, once.
+   */
   private async movePath(from: string, to: string, ctx: RequestContext): Promise<void> {
+    const parent = parentOf(to);
+    if (parent !== undefined) await this.ensureCollection(parent, ctx, false);
     const move = async (): Promise<void> => {
       const send = (): Promise<DavResponse> =>
         this.client.request('MOVE', from, {
@@ -248,8 +256,7 @@ export class DavStore {
           signal: ctx.signal,
         });
       let res = await send();
-      const parent = parentOf(to);
-      if (parentMissing(res.statusCode) && parent !== undefined) {
+      if ((parentMissing(res.statusCode) || res.statusCode === 403) && parent !== undefined) {
         await res.body.dump();
         await this.ensureCollection(parent, ctx, true);
         res = await send();
