@@ -163,10 +163,11 @@ async function startRclone(dir: string, password: string): Promise<TestDav> {
   for (const d of ['dav', 'cache']) await mkdir(join(base, d), { recursive: true });
   const htpasswd = join(base, 'htpasswd');
   await writeHtpasswd(htpasswd, password);
+  // --dir-cache-time 0s: tests look at and change the served tree on disk behind rclone's back.
   const child = spawn(
     'rclone',
     ['serve', 'webdav', join(base, 'dav'), '--addr', '127.0.0.1:0', '--baseurl', '/dav', '--htpasswd', htpasswd,
-      '--cache-dir', join(base, 'cache'), '--config', join(base, 'rclone.conf')],
+      '--dir-cache-time', '0s', '--cache-dir', join(base, 'cache'), '--config', join(base, 'rclone.conf')],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';

@@ -1,8 +1,17 @@
 /**
  * Resource operations on the remote's collection: atomic upload (PUT to a
- * temporary name, then MOVE into place), resumable GET, HEAD, DELETE, MOVE,
+ * temporary name, then MOVE into place), resumable GET, PROPFIND, DELETE, MOVE,
  * MKCOL of missing parents, and the PROPFIND check of initremote. Every
  * request is retried per the remote's policy.
+ *
+ * Temporary uploads live in one place, <url>/.annexd-tmp/<16 hex digits>, so
+ * a later process finds what an interrupted one left behind (a server such as
+ * rclone keeps a cut upload, and a DELETE right after the cut can meet
+ * `423 Locked` while the server still holds the upload open). The first store
+ * of each process lists that collection once and deletes leftovers the server
+ * last modified at least LEFTOVER_AGE_MS ago (by the server's own clock), so
+ * another process's live upload is never touched. Nothing in it is ever read
+ * as content: keys and export paths never point into it.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -21,6 +30,17 @@ import { classifyDavError, describeDavError, NotWebdavError } from './errors.js'
 import { parseContentRange } from '../core/content-range.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
+
+/** The collection (below the remote's url) holding uploads in progress. */
+export const TMP_COLLECTION = '.annexd-tmp';
+/** Temporary upload names: nothing else in TMP_COLLECTION is ever deleted. */
+const TMP_NAME = /^[0-9a-f]{16}$/;
+/**
+ * A temporary upload untouched this long is a leftover, not another process's
+ * live upload: a live one writes more often than the server's and undici's
+ * request timeouts (minutes) allow it to pause.
+ */
+export const LEFTOVER_AGE_MS = 60 * 60 * 1000;
 
 /** A parent collection is missing: servers answer 409 (RFC 4918) or 404. */
 const parentMissing = (status: number): boolean => status === 404 || status === 409;
@@ -45,9 +65,30 @@ const LENGTH_PROPFIND_BODY =
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>\n';
 
+const MODIFIED_PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:getlastmodified/></D:prop></D:propfind>\n';
+
+/** The <response> entries of a multistatus: last path segment of the href, and getlastmodified in ms. */
+function modifiedEntries(xml: string): Array<{ name: string; modified: number }> {
+  const out: Array<{ name: string; modified: number }> = [];
+  for (const m of xml.matchAll(/<(?:[\w-]+:)?response\b[^>]*>([\s\S]*?)<\/(?:[\w-]+:)?response>/gi)) {
+    const body = m[1] ?? '';
+    const href = /<(?:[\w-]+:)?href[^>]*>([^<]*)</i.exec(body)?.[1];
+    const modified = /<(?:[\w-]+:)?getlastmodified[^>]*>([^<]*)</i.exec(body)?.[1];
+    if (href === undefined || modified === undefined) continue;
+    const name = href.replace(/\/+$/, '').split('/').pop() ?? '';
+    out.push({ name: decodeURIComponent(name), modified: Date.parse(modified) });
+  }
+  return out;
+}
+
 export class DavStore {
   /** Collections known to exist (or being created) in this process, by absolute path. */
   private readonly collections = new Map<string, Promise<void>>();
+  /** Whether this process looked for leftovers of earlier runs yet (once per process). */
+  private swept = false;
+  /** This process's temporary uploads whose DELETE failed (e.g. 423 Locked): tried again at close. */
+  private readonly undeleted = new Set<string>();
 
   constructor(
     readonly client: DavClient,
@@ -111,21 +152,29 @@ export class DavStore {
     for (const p of this.collections.keys()) if (p === path || p.startsWith(`${path}/`)) this.collections.delete(p);
   }
 
+  /** Absolute path of the collection holding temporary uploads. */
+  private get tmpDir(): string {
+    return this.path(TMP_COLLECTION);
+  }
+
   /**
-   * Uploads a file to `rel`. It goes to a temporary name in the same collection
-   * first and is moved into place when complete, so it is never visible under
-   * its final name half-written.
+   * Uploads a file to `rel`. It goes to a fresh temporary name in TMP_COLLECTION
+   * (a new one per attempt: the server may still hold a cut attempt's name
+   * locked) and is moved into place when complete, so it is never visible
+   * under its final name half-written.
    */
   async put(rel: string, file: LocalPath, t: TransferContext): Promise<void> {
     const size = await fileSize(file);
     const target = this.path(rel);
     const dir = parentOf(target) ?? '';
-    const tmp = `${dir}/.annexd-tmp-${randomBytes(8).toString('hex')}`;
+    // Both collections first (remembered, so usually free): lighttpd answers an empty PUT
+    // into a missing collection with 500, not 409, and rclone a MOVE into one with 403.
+    await Promise.all([this.ensureCollection(this.tmpDir, t, false), this.ensureCollection(dir, t, false)]);
+    await this.sweepOnce(t);
+    let tmp = '';
     try {
-      // Parent first (remembered, so usually free): a new hash directory is the common
-      // case, and lighttpd answers an empty PUT into a missing collection with 500, not 409.
-      await this.ensureCollection(dir, t, false);
       await this.retry('store', t, async () => {
+        tmp = `${this.tmpDir}/${randomBytes(8).toString('hex')}`;
         const send = (): Promise<DavResponse> => {
           let sent = 0;
           return this.client.request('PUT', tmp, {
@@ -134,29 +183,75 @@ export class DavStore {
             signal: t.signal,
           });
         };
-        let res = await send();
-        if (parentMissing(res.statusCode)) {
+        try {
+          let res = await send();
+          if (parentMissing(res.statusCode)) {
+            await res.body.dump();
+            await this.ensureCollection(this.tmpDir, t, true);
+            res = await send();
+          }
+          if (!ok(res.statusCode)) throw await this.client.failure(res, 'PUT', tmp);
           await res.body.dump();
-          await this.ensureCollection(dir, t, true);
-          res = await send();
+        } catch (err) {
+          // Also after a failed PUT: an attempt whose answer was lost may have stored it.
+          await this.discard(tmp);
+          tmp = '';
+          throw err;
         }
-        if (!ok(res.statusCode)) throw await this.client.failure(res, 'PUT', tmp);
-        await res.body.dump();
       });
       await this.movePath(tmp, target, t);
     } catch (err) {
-      // Also after a failed PUT: an attempt whose answer was lost may have stored it.
-      await this.deleteQuietly(tmp);
+      if (tmp) await this.discard(tmp);
       throw err;
     }
   }
 
-  private async deleteQuietly(path: string): Promise<void> {
+  /** Deletes one of this process's temporary uploads; one the server refuses to delete now is tried again at close. */
+  private async discard(tmp: string): Promise<void> {
+    if (await this.deleteQuietly(tmp)) this.undeleted.delete(tmp);
+    else this.undeleted.add(tmp);
+  }
+
+  /** A DELETE that never throws: true when the resource is gone. */
+  private async deleteQuietly(path: string): Promise<boolean> {
     try {
       const res = await this.client.request('DELETE', path, { signal: AbortSignal.timeout(10_000) });
       await res.body.dump();
+      return ok(res.statusCode) || res.statusCode === 404;
     } catch {
-      // Best effort: a leftover temporary name is never mistaken for content.
+      return false;
+    }
+  }
+
+  /**
+   * Once per process, before its first store: deletes temporary uploads that
+   * earlier runs left in TMP_COLLECTION (one PROPFIND of Depth 1, then a DELETE
+   * per leftover). Only names of our own pattern, and only ones the server last
+   * modified at least LEFTOVER_AGE_MS ago; a leftover the server still holds
+   * locked is left for a later run. Best effort: never fails the store.
+   */
+  private async sweepOnce(ctx: RequestContext): Promise<void> {
+    if (this.swept) return;
+    this.swept = true;
+    try {
+      const res = await this.client.request('PROPFIND', `${this.tmpDir}/`, {
+        headers: { depth: '1', 'content-type': 'application/xml; charset=utf-8' },
+        body: MODIFIED_PROPFIND_BODY,
+        signal: ctx.signal,
+      });
+      if (res.statusCode !== 207) {
+        await res.body.dump();
+        return;
+      }
+      // The server's clock, not ours: getlastmodified is the server's time.
+      const now = Date.parse(String(res.headers.date ?? '')) || Date.now();
+      const old = modifiedEntries(await res.body.text()).filter((e) => TMP_NAME.test(e.name) && now - e.modified >= LEFTOVER_AGE_MS);
+      for (const { name } of old) {
+        const gone = await this.deleteQuietly(`${this.tmpDir}/${name}`);
+        await ctx.annex.debug(`${gone ? 'deleted' : 'could not delete (yet)'} ${TMP_COLLECTION}/${name}, a temporary upload an earlier run left behind`);
+      }
+    } catch {
+      // Leftovers wait for the next process.
     }
   }
 
@@ -268,6 +363,12 @@ export class DavStore {
     const moved = async (): Promise<boolean> =>
       (await this.statOnce(from, ctx)) === undefined && (await this.statOnce(to, ctx)) !== undefined;
     await this.retry('move', ctx, orAlreadyDone(move, moved));
+  }
+
+  /** At the end of the process: tries once more to delete temporary uploads whose DELETE failed. */
+  async close(): Promise<void> {
+    for (const tmp of [...this.undeleted]) if (await this.deleteQuietly(tmp)) this.undeleted.delete(tmp);
+    await this.client.close();
   }
 
   /**

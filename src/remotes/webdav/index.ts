@@ -69,7 +69,7 @@ class WebdavBackend implements Backend {
   }
 
   close(): Promise<void> {
-    return this.dav.client.close();
+    return this.dav.close();
   }
 }
 
