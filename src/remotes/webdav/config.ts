@@ -14,6 +14,9 @@ function requiredHttpUrl(description: string, example: string): FieldSpec<string
   };
 }
 
+/** The collection below url= that holds uploads in progress (see dav.ts); never an export path. */
+export const TMP_COLLECTION = '.annexd-tmp';
+
 export const webdavSchema = {
   url: requiredHttpUrl('URL of the WebDAV collection to store in (created by initremote when missing)', 'url=https://dav.example.org/annex'),
   credential: optionalText('name of an annexd credential holding user and the password (annexd credentials set NAME user=…)'),

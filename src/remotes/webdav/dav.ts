@@ -25,14 +25,12 @@ import { contentLength } from '../core/http-headers.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
-import type { WebdavSettings } from './config.js';
+import { TMP_COLLECTION, type WebdavSettings } from './config.js';
 import { classifyDavError, describeDavError, NotWebdavError } from './errors.js';
 import { parseContentRange } from '../core/content-range.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
 
-/** The collection (below the remote's url) holding uploads in progress. */
-export const TMP_COLLECTION = '.annexd-tmp';
 /** Temporary upload names: nothing else in TMP_COLLECTION is ever deleted. */
 const TMP_NAME = /^[0-9a-f]{16}$/;
 /**
