@@ -79,11 +79,13 @@ describe('bad urls', () => {
   let sandbox: Sandbox;
   let plain: Server;
   let plainUrl: string;
+  let plainRequests = 0;
 
   beforeAll(async () => {
     sandbox = await createSandbox();
     // A plain web server: no WebDAV methods.
     plain = createServer((req, res) => {
+      plainRequests++;
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 200 : 405, { allow: 'GET, HEAD' }).end();
     });
     const port = await freePort();
@@ -111,6 +113,29 @@ describe('bad urls', () => {
     const none = await repo.run('git', ['annex', 'initremote', 'nourl', 'type=external', 'externaltype=annexd-webdav', 'encryption=none']);
     expect(none.code).not.toBe(0);
     expect(none.stdout + none.stderr).toMatch(/url= is required, e\.g\. url=https:\/\//);
+  });
+
+  it('refuses url= paths with "..", "." or empty segments, a query or a fragment, before sending anything', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'badpath');
+    const dots = /url= has the path "[^"]*", which must not contain "\." or "\.\." segments: they could leave the bucket or collection/;
+    const cases: Array<[string, RegExp]> = [
+      // new URL() would quietly make these /up2 and /files/x.
+      [`${plainUrl}/../up2`, dots],
+      [`${plainUrl}/./x`, dots],
+      [`${plainUrl}/%2E%2e/up2`, dots],
+      [`${plainUrl}\\..\\up2`, dots],
+      [`${plainUrl}//x`, /url= has the path "[^"]*", which must not contain empty segments \("\/\/"\)/],
+      [`${plainUrl}?dir=annex`, /url= must not contain a query \("\?…"\) or a fragment \("#…"\): give the collection's path only/],
+      [`${plainUrl}#annex`, /url= must not contain a query \("\?…"\) or a fragment \("#…"\)/],
+    ];
+    const before = plainRequests;
+    for (const [url, message] of cases) {
+      const r = await repo.run('git', initArgs('badpath', url));
+      const out = r.stdout + r.stderr;
+      expect(r.code, out).not.toBe(0);
+      expect(out, url).toMatch(message);
+    }
+    expect(plainRequests).toBe(before);
   });
 
   it('names an unreachable server', async () => {
