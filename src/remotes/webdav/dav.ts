@@ -21,12 +21,13 @@ import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import type { Held } from '../core/keys.js';
-import { contentLength } from '../core/http-headers.js';
+import { contentLength, headerValue } from '../core/http-headers.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
+import { HttpStatusError } from '../core/http-error.js';
 import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
 import { TMP_COLLECTION, type WebdavSettings } from './config.js';
-import { classifyDavError, describeDavError, NotWebdavError } from './errors.js';
+import { classifyDavError, describeDavError, NotWebdavError, notWebdavReason } from './errors.js';
 import { parseContentRange } from '../core/content-range.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
@@ -78,6 +79,22 @@ function modifiedEntries(xml: string): Array<{ name: string; modified: number }>
     out.push({ name: decodeURIComponent(name), modified: Date.parse(modified) });
   }
   return out;
+}
+
+/** Bounds on the PROPFIND answers read into memory. */
+const MAX_MULTISTATUS = 16 * 1024 * 1024;
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** At most `limit` bytes of a response body as text; the rest is not read (the connection is dropped). */
+async function readText(res: DavResponse, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of res.body) {
+    chunks.push(chunk as Buffer);
+    n += (chunk as Buffer).length;
+    if (n >= limit) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export class DavStore {
@@ -232,18 +249,11 @@ export class DavStore {
     if (this.swept) return;
     this.swept = true;
     try {
-      const res = await this.client.request('PROPFIND', `${this.tmpDir}/`, {
-        headers: { depth: '1', 'content-type': 'application/xml; charset=utf-8' },
-        body: MODIFIED_PROPFIND_BODY,
-        signal: ctx.signal,
-      });
-      if (res.statusCode !== 207) {
-        await res.body.dump();
-        return;
-      }
+      const listing = await this.propfind(`${this.tmpDir}/`, '1', MODIFIED_PROPFIND_BODY, ctx);
+      if (!listing) return;
       // The server's clock, not ours: getlastmodified is the server's time.
-      const now = Date.parse(String(res.headers.date ?? '')) || Date.now();
-      const old = modifiedEntries(await res.body.text()).filter((e) => TMP_NAME.test(e.name) && now - e.modified >= LEFTOVER_AGE_MS);
+      const now = Date.parse(listing.date ?? '') || Date.now();
+      const old = modifiedEntries(listing.xml).filter((e) => TMP_NAME.test(e.name) && now - e.modified >= LEFTOVER_AGE_MS);
       for (const { name } of old) {
         const gone = await this.deleteQuietly(`${this.tmpDir}/${name}`);
         await ctx.annex.debug(`${gone ? 'deleted' : 'could not delete (yet)'} ${TMP_COLLECTION}/${name}, a temporary upload an earlier run left behind`);
@@ -298,18 +308,35 @@ export class DavStore {
    * connection per CHECKPRESENT costs more than the request.
    */
   private async statOnce(path: string, ctx: RequestContext): Promise<Held> {
+    const xml = (await this.propfind(path, '0', LENGTH_PROPFIND_BODY, ctx))?.xml;
+    if (xml === undefined) return undefined;
+    const length = /<(?:[\w-]+:)?getcontentlength[^>]*>\s*(\d+)\s*</i.exec(xml)?.[1];
+    return { size: length === undefined ? undefined : Number(length) };
+  }
+
+  /**
+   * One PROPFIND (not retried): the multistatus of a 207, undefined on 404.
+   * An answer no WebDAV server gives (see notWebdavReason) is a NotWebdavError,
+   * so a URL that points at an S3 or plain web server says so, never that a key is absent.
+   */
+  private async propfind(
+    path: string,
+    depth: '0' | '1',
+    body: string,
+    ctx: RequestContext,
+  ): Promise<{ xml: string; date: string | undefined } | undefined> {
     const res = await this.client.request('PROPFIND', path, {
-      headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
-      body: LENGTH_PROPFIND_BODY,
+      headers: { depth, 'content-type': 'application/xml; charset=utf-8' },
+      body,
       signal: ctx.signal,
     });
-    if (res.statusCode === 404) {
-      await res.body.dump();
-      return undefined;
-    }
-    if (res.statusCode !== 207) throw await this.client.failure(res, 'PROPFIND', path);
-    const length = /<(?:[\w-]+:)?getcontentlength[^>]*>\s*(\d+)\s*</i.exec(await res.body.text())?.[1];
-    return { size: length === undefined ? undefined : Number(length) };
+    // A server that ignores PROPFIND may send a whole file: read only what a verdict needs.
+    const text = await readText(res, res.statusCode === 207 ? MAX_MULTISTATUS : MAX_ERROR_BODY);
+    const notDav = notWebdavReason(res.statusCode, text);
+    if (notDav) throw new NotWebdavError(this.settings.url, notDav);
+    if (res.statusCode === 207) return { xml: text, date: headerValue(res.headers, 'date') };
+    if (res.statusCode === 404) return undefined;
+    throw this.client.statusError(res, 'PROPFIND', path);
   }
 
   /** What the server holds at `rel`, when it says so; anything else throws. */
@@ -376,31 +403,23 @@ export class DavStore {
   async ensureBase(ctx: RequestContext): Promise<'found' | 'created'> {
     const base = this.client.basePath;
     const status = await this.retry('check url', ctx, async () => {
-      const res = await this.client.request('PROPFIND', base, {
-        headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
-        body: PROPFIND_BODY,
-        signal: ctx.signal,
-      });
-      if (res.statusCode === 207) {
-        const xml = await res.body.text();
-        if (!/<([\w-]+:)?collection\b/i.test(xml)) {
-          throw new RemoteError(`${this.settings.url} is a file on the server, not a WebDAV collection: check url=`);
-        }
-        return 207;
+      const xml = (await this.propfind(base, '0', PROPFIND_BODY, ctx))?.xml;
+      if (xml === undefined) return 404;
+      if (!/<([\w-]+:)?collection\b/i.test(xml)) {
+        throw new RemoteError(`${this.settings.url} is a file on the server, not a WebDAV collection: check url=`);
       }
-      // A plain web server refuses PROPFIND (405, 501) or ignores it and answers like a GET (2xx).
-      if (res.statusCode === 405 || res.statusCode === 501 || ok(res.statusCode)) {
-        await res.body.dump();
-        throw new NotWebdavError(this.settings.url, res.statusCode);
-      }
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return 404;
-      }
-      throw await this.client.failure(res, 'PROPFIND', base);
+      return 207;
     });
     if (status === 207) return 'found';
-    await this.ensureCollection(base.replace(/\/$/, ''), ctx, true);
+    try {
+      await this.ensureCollection(base.replace(/\/$/, ''), ctx, true);
+    } catch (err) {
+      // Nothing there, and MKCOL unknown even at the top: no WebDAV server serves this path.
+      if (err instanceof HttpStatusError && err.method === 'MKCOL' && [400, 404, 501].includes(err.status)) {
+        throw new NotWebdavError(this.settings.url, `nothing is at the URL, and MKCOL ${err.url} answered HTTP ${err.status}`);
+      }
+      throw err;
+    }
     return 'created';
   }
 }
