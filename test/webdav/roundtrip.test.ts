@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
+import { through, withFaultProxy } from '../support/fault-proxy.js';
 import { DAV_KINDS, initDavRemote, useDavSuite } from '../support/webdav.js';
 import { listFiles } from './files.js';
 
@@ -38,5 +39,30 @@ describe.each(DAV_KINDS)('annexd-webdav on %s with real git-annex', (kind) => {
     await repo.ok('git', 'annex', 'fsck', '--from', 'jobs', '.');
     await repo.ok('git', 'annex', 'drop', '--from', 'jobs', '.');
     expect(await listFiles(join(suite.dav.root, basename(url)))).toEqual([]);
+  });
+});
+
+describe.each(DAV_KINDS)('requests per store on %s', (kind) => {
+  const suite = useDavSuite(kind);
+
+  it('a small store is one PUT and one MOVE (plus MKCOLs of new directories); leftovers are looked for once per process', async () => {
+    await withFaultProxy({ target: suite.dav.url }, async (proxy) => {
+      const repo = await AnnexRepo.create(suite.sandbox, 'counted');
+      await initDavRemote(repo, suite.dav, 'counted', [], through(proxy, suite.dav.collection('counted')));
+      for (let i = 0; i < 12; i++) await repo.write(`s${i}.txt`, `small ${i}\n`);
+      await repo.commitAll();
+      const from = proxy.requests.length;
+      await repo.ok('git', 'annex', 'copy', '-J4', '--to', 'counted', '.');
+      const sent = proxy.requests.slice(from);
+      const count = (method: string): number => sent.filter((r) => r.method === method).length;
+      expect(count('PUT')).toBe(12);
+      expect(count('MOVE')).toBe(12);
+      expect(count('DELETE')).toBe(0);
+      // At most the two hash levels of each key, and .annexd-tmp/ once.
+      expect(count('MKCOL')).toBeLessThanOrEqual(2 * 12 + 1);
+      // A presence check (Depth 0) per key, and one listing of .annexd-tmp/ for the whole run.
+      expect(count('PROPFIND')).toBeLessThanOrEqual(12 + 1);
+      expect(sent.filter((r) => r.method === 'PROPFIND' && r.path.includes('/.annexd-tmp/'))).toHaveLength(1);
+    });
   });
 });
