@@ -1,6 +1,6 @@
 /** Real git-annex copy/drop/get/fsck through annexd-webdav, -J8 served by one process. */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
@@ -64,5 +64,30 @@ describe.each(DAV_KINDS)('requests per store on %s', (kind) => {
       expect(count('PROPFIND')).toBeLessThanOrEqual(12 + 1);
       expect(sent.filter((r) => r.method === 'PROPFIND' && r.path.includes('/.annexd-tmp/'))).toHaveLength(1);
     });
+  });
+});
+
+describe.each(DAV_KINDS)('leftover temporary uploads on %s', (kind) => {
+  const suite = useDavSuite(kind);
+
+  it('the first store deletes old leftovers of annexd in .annexd-tmp/, and keeps young ones and other names', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'sweeper');
+    const url = await initDavRemote(repo, suite.dav, 'sweep');
+    await repo.write('first.txt', 'makes .annexd-tmp/\n');
+    await repo.commitAll();
+    await repo.ok('git', 'annex', 'copy', '--to', 'sweep', 'first.txt');
+    const tmpDir = join(suite.dav.root, basename(url), '.annexd-tmp');
+    // As the server sees them: written by an earlier, killed run (old), by a live upload (young), or by someone else.
+    const hoursAgo = new Date(Date.now() - 3 * 3600_000);
+    const files = { old: '00112233445566aa', young: '00112233445566bb', foreign: 'notes-of-someone.txt' };
+    for (const name of Object.values(files)) await writeFile(join(tmpDir, name), randomBytes(1000));
+    for (const name of [files.old, files.foreign]) await utimes(join(tmpDir, name), hoursAgo, hoursAgo);
+
+    await repo.write('second.txt', 'the next run\n');
+    await repo.commitAll();
+    const copy = await repo.ok('git', 'annex', '--debug', 'copy', '--to', 'sweep', 'second.txt');
+    expect(copy.stdout + copy.stderr).toContain(`deleted .annexd-tmp/${files.old}, a temporary upload an earlier run left behind`);
+    expect((await readdir(tmpDir)).sort()).toEqual([files.young, files.foreign].sort());
+    await repo.ok('git', 'annex', 'fsck', '--from', 'sweep', '.');
   });
 });
