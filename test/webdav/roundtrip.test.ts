@@ -91,3 +91,30 @@ describe.each(DAV_KINDS)('leftover temporary uploads on %s', (kind) => {
     await repo.ok('git', 'annex', 'fsck', '--from', 'sweep', '.');
   });
 });
+
+describe.each(DAV_KINDS)('a key locked by another client on %s', (kind) => {
+  const suite = useDavSuite(kind);
+
+  it('drop --from says the file is locked (HTTP 423) and to try again later', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'locked');
+    const url = await initDavRemote(repo, suite.dav, 'lk');
+    await repo.write('l.txt', 'locked\n');
+    await repo.commitAll();
+    await repo.ok('git', 'annex', 'copy', '--to', 'lk', 'l.txt');
+    const where = (await repo.ok('git', 'annex', 'examinekey', '--format=${hashdirlower}${key}', await repo.key('l.txt'))).stdout.trim();
+    const lock = await fetch(`${url}/${where}`, {
+      method: 'LOCK',
+      headers: {
+        authorization: `Basic ${Buffer.from(`u:${suite.dav.password}`).toString('base64')}`,
+        'content-type': 'application/xml',
+        timeout: 'Second-600',
+      },
+      body: '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>another client</D:owner></D:lockinfo>',
+    });
+    expect(lock.status, await lock.text()).toBe(200);
+    const r = await repo.run('git', ['annex', 'drop', '--from', 'lk', 'l.txt']);
+    const out = r.stdout + r.stderr;
+    expect(r.code, out).not.toBe(0);
+    expect(out).toMatch(/remove failed: http:\/\/\S+ is locked on the server \(HTTP 423\), by another client or an upload still in progress; try again later/);
+  });
+});

@@ -67,6 +67,9 @@ function describeHttp(err: HttpStatusError, operation: string, s: WebdavSettings
     return `${operation} failed: ${url} redirects (HTTP ${status})${to ? ` to ${to}` : ''}; set url= to the address the server redirects to`;
   }
   if (status === 404) return `${operation} failed: ${url} does not exist on the server (HTTP 404)`;
+  if (status === 423) {
+    return `${operation} failed: ${url} is locked on the server (HTTP 423), by another client or an upload still in progress; try again later`;
+  }
   if (status === 507) return `${operation} failed: the server at ${s.url} is out of space (HTTP 507)`;
   if (status === 413) return `${operation} failed: the server at ${s.url} refuses files this large (HTTP 413)`;
   return `${operation} failed: the server answered ${err.method} ${url} with HTTP ${status}`;
