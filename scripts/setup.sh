@@ -18,6 +18,7 @@ declare -A PACKAGES=(
   [htpasswd]=apache2-utils               # the apache test server's password file
   [openssl]=openssl                      # certificates for the TLS error tests
   [datalad]=datalad                      # DataLad compatibility tests (clone, get)
+  [rclone]=rclone                        # WebDAV test server (rclone serve webdav)
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

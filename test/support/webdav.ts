@@ -1,21 +1,22 @@
 /**
  * Real WebDAV servers for integration tests, on 127.0.0.1 with basic auth
- * (user u, random password): lighttpd + mod_webdav and Apache + mod_dav_fs,
- * each with its own config in the test's temp dir and a free port.
+ * (user u, random password): lighttpd + mod_webdav, Apache + mod_dav_fs and
+ * `rclone serve webdav` (Go's x/net/webdav over a local directory), each with
+ * its own config in the test's temp dir and a free port.
  */
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { exec } from '../../src/util/exec.js';
 import { initExternalRemote, useSandboxWith, type Sandbox } from './annex.js';
 import { onFreePort, pidExited, runLighttpd, waitForHttp } from './servers.js';
 import { requireTool } from './tools.js';
 
-export type DavKind = 'lighttpd' | 'apache';
-export const DAV_KINDS: DavKind[] = ['lighttpd', 'apache'];
+export type DavKind = 'lighttpd' | 'apache' | 'rclone';
+export const DAV_KINDS: DavKind[] = ['lighttpd', 'apache', 'rclone'];
 
 export interface TestDav {
   kind: DavKind;
@@ -83,9 +84,16 @@ $HTTP["url"] =~ "^/dav($|/)" {
   return build('lighttpd', server.port, password, join(base, 'dav'), server.stop);
 }
 
+/** An htpasswd file for user u, the password given on stdin (never in a process argument). */
+async function writeHtpasswd(file: string, password: string): Promise<void> {
+  requireTool('htpasswd', 'apt-get install -y apache2-utils');
+  const h = await exec('htpasswd', ['-ci', file, 'u'], { input: password + '\n' });
+  if (h.code !== 0) throw new Error(`htpasswd failed: ${h.stderr}`);
+  await chmod(file, 0o644);
+}
+
 async function startApache(dir: string, password: string): Promise<TestDav> {
   requireTool('apache2', 'apt-get install -y apache2');
-  requireTool('htpasswd', 'apt-get install -y apache2-utils');
   const base = join(dir, 'apache');
   for (const d of ['dav', 'lock', 'logs', 'run']) await mkdir(join(base, d), { recursive: true });
   // Started as root, apache serves as www-data: it must reach and own the served tree.
@@ -98,10 +106,7 @@ async function startApache(dir: string, password: string): Promise<TestDav> {
   await chmod(dir, 0o755);
   await chmod(base, 0o755);
   const htpasswd = join(base, 'htpasswd');
-  // -i: the password on stdin, not in the process arguments.
-  const h = await exec('htpasswd', ['-ci', htpasswd, 'u'], { input: password + '\n' });
-  if (h.code !== 0) throw new Error(`htpasswd failed: ${h.stderr}`);
-  await chmod(htpasswd, 0o644);
+  await writeHtpasswd(htpasswd, password);
   return onFreePort(async (port) => {
     const conf = join(base, `httpd-${port}.conf`);
     await writeFile(
@@ -148,8 +153,50 @@ Alias /dav ${base}/dav
   });
 }
 
+/**
+ * `rclone serve webdav` on a port the kernel picks (read back from its log),
+ * the password in an htpasswd file: --pass would put it in the process arguments.
+ */
+async function startRclone(dir: string, password: string): Promise<TestDav> {
+  requireTool('rclone', 'apt-get install -y rclone');
+  const base = join(dir, 'rclone');
+  for (const d of ['dav', 'cache']) await mkdir(join(base, d), { recursive: true });
+  const htpasswd = join(base, 'htpasswd');
+  await writeHtpasswd(htpasswd, password);
+  // --dir-cache-time 0s: tests look at and change the served tree on disk behind rclone's back.
+  const child = spawn(
+    'rclone',
+    ['serve', 'webdav', join(base, 'dav'), '--addr', '127.0.0.1:0', '--baseurl', '/dav', '--htpasswd', htpasswd,
+      '--dir-cache-time', '0s', '--cache-dir', join(base, 'cache'), '--config', join(base, 'rclone.conf')],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (log.length < 100_000) log += d;
+      const m = /WebDav Server started on http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`rclone serve webdav exited early (code ${code}): ${log}`)));
+  });
+  const dav = build('rclone', port, password, join(base, 'dav'), async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  });
+  await waitForHttp(`${dav.url}/`);
+  return dav;
+}
+
+const starters: Record<DavKind, (dir: string, password: string) => Promise<TestDav>> = {
+  lighttpd: startLighttpd,
+  apache: startApache,
+  rclone: startRclone,
+};
+
 export function startTestDav(kind: DavKind, dir: string, password = randomBytes(12).toString('hex')): Promise<TestDav> {
-  return kind === 'lighttpd' ? startLighttpd(dir, password) : startApache(dir, password);
+  return starters[kind](dir, password);
 }
 
 /** `git annex initremote NAME type=external externaltype=annexd-webdav …` with the server's credentials. */

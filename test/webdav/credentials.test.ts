@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
+import { startTestS3, type TestS3 } from '../support/s3.js';
 import { freePort } from '../support/servers.js';
 import { DAV_KINDS, initDavRemote, useDavSuite } from '../support/webdav.js';
 
@@ -79,18 +80,35 @@ describe('bad urls', () => {
   let sandbox: Sandbox;
   let plain: Server;
   let plainUrl: string;
+  let plainRequests = 0;
+  let s3: TestS3;
+  let odd: Server;
+  let oddUrl: string;
 
   beforeAll(async () => {
     sandbox = await createSandbox();
     // A plain web server: no WebDAV methods.
     plain = createServer((req, res) => {
+      plainRequests++;
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 200 : 405, { allow: 'GET, HEAD' }).end();
     });
     const port = await freePort();
     await new Promise<void>((resolve) => plain.listen(port, '127.0.0.1', resolve));
     plainUrl = `http://127.0.0.1:${port}/files`;
+    s3 = await startTestS3(sandbox.dir);
+    // Answers no WebDAV server gives to PROPFIND.
+    odd = createServer((req, res) => {
+      if (req.url?.startsWith('/x/get-like')) res.writeHead(200, { 'content-type': 'text/html' }).end('<html>files</html>');
+      else if (req.url?.startsWith('/x/no-multistatus')) res.writeHead(207, { 'content-type': 'text/html' }).end('<html>207?</html>');
+      else res.writeHead(400).end('bad request');
+    });
+    const oddPort = await freePort();
+    await new Promise<void>((resolve) => odd.listen(oddPort, '127.0.0.1', resolve));
+    oddUrl = `http://127.0.0.1:${oddPort}/x`;
   });
   afterAll(async () => {
+    await s3?.stop();
+    await new Promise((resolve) => odd?.close(resolve));
     await new Promise((resolve) => plain?.close(resolve));
     await sandbox?.cleanup();
   });
@@ -111,6 +129,63 @@ describe('bad urls', () => {
     const none = await repo.run('git', ['annex', 'initremote', 'nourl', 'type=external', 'externaltype=annexd-webdav', 'encryption=none']);
     expect(none.code).not.toBe(0);
     expect(none.stdout + none.stderr).toMatch(/url= is required, e\.g\. url=https:\/\//);
+  });
+
+  it('says an S3 server is not a WebDAV server (the real s3rver the S3 tests use), with and without credentials', async () => {
+    const repo = await AnnexRepo.create(sandbox, 's3notdav');
+    const creds = { WEBDAV_USERNAME: 'u', WEBDAV_PASSWORD: 'p' };
+    const cases: Array<[string, NodeJS.ProcessEnv, RegExp]> = [
+      // Basic auth: 400 InvalidArgument; anonymous: 404 NoSuchBucket; at the top: a bare 404 to PROPFIND and MKCOL.
+      [`${s3.endpoint}/some-bucket/annex`, creds, /\(it answers PROPFIND like an S3 server: HTTP 400 InvalidArgument; for S3 use externaltype=annexd-s3\); check url=/],
+      [`${s3.endpoint}/some-bucket/annex`, {}, /\(it answers PROPFIND like an S3 server: HTTP 404 NoSuchBucket; for S3 use externaltype=annexd-s3\); check url=/],
+      [`${s3.endpoint}/annex`, {}, /\(nothing is at the URL, and MKCOL http:\/\/[^ ]+\/annex\/ answered HTTP 404\); check url=/],
+    ];
+    for (const [url, env, message] of cases) {
+      const r = await repo.run('git', initArgs('s3', url, 'retries=0'), env);
+      const out = r.stdout + r.stderr;
+      expect(r.code, out).not.toBe(0);
+      expect(out, url).toContain(`the server at ${url} is not a WebDAV server (`);
+      expect(out, url).toMatch(message);
+      expect(out).not.toMatch(/HTTP 400$/m);
+    }
+  });
+
+  it('says a server that ignores PROPFIND (answers like a GET) or sends no multistatus is not a WebDAV server', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'ignores');
+    for (const [path, reason] of [
+      ['get-like', 'it answered PROPFIND like a GET: HTTP 200'],
+      ['no-multistatus', 'it answered PROPFIND with HTTP 207 but no WebDAV multistatus'],
+      ['bad-request', 'it called PROPFIND a bad request: HTTP 400'],
+    ]) {
+      const url = `${oddUrl}/${path}`;
+      const r = await repo.run('git', initArgs('odd', url, 'retries=0'));
+      const out = r.stdout + r.stderr;
+      expect(r.code, out).not.toBe(0);
+      expect(out).toContain(`the server at ${url} is not a WebDAV server (${reason}); check url=`);
+    }
+  });
+
+  it('refuses url= paths with "..", "." or empty segments, a query or a fragment, before sending anything', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'badpath');
+    const dots = /url= has the path "[^"]*", which must not contain "\." or "\.\." segments: they could leave the bucket or collection/;
+    const cases: Array<[string, RegExp]> = [
+      // new URL() would quietly make these /up2 and /files/x.
+      [`${plainUrl}/../up2`, dots],
+      [`${plainUrl}/./x`, dots],
+      [`${plainUrl}/%2E%2e/up2`, dots],
+      [`${plainUrl}\\..\\up2`, dots],
+      [`${plainUrl}//x`, /url= has the path "[^"]*", which must not contain empty segments \("\/\/"\)/],
+      [`${plainUrl}?dir=annex`, /url= must not contain a query \("\?…"\) or a fragment \("#…"\): give the collection's path only/],
+      [`${plainUrl}#annex`, /url= must not contain a query \("\?…"\) or a fragment \("#…"\)/],
+    ];
+    const before = plainRequests;
+    for (const [url, message] of cases) {
+      const r = await repo.run('git', initArgs('badpath', url));
+      const out = r.stdout + r.stderr;
+      expect(r.code, out).not.toBe(0);
+      expect(out, url).toMatch(message);
+    }
+    expect(plainRequests).toBe(before);
   });
 
   it('names an unreachable server', async () => {

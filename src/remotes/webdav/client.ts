@@ -61,6 +61,11 @@ export class DavClient {
   /** The error for an unexpected answer; the body is discarded so the connection is reused. */
   async failure(res: DavResponse, method: string, path: string): Promise<HttpStatusError> {
     await res.body.dump().catch(() => undefined);
+    return this.statusError(res, method, path);
+  }
+
+  /** The error for an unexpected answer whose body was already read. */
+  statusError(res: DavResponse, method: string, path: string): HttpStatusError {
     return new HttpStatusError(method, this.url(path), res.statusCode, res.headers, this.credential?.source);
   }
 

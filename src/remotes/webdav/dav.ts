@@ -1,8 +1,17 @@
 /**
  * Resource operations on the remote's collection: atomic upload (PUT to a
- * temporary name, then MOVE into place), resumable GET, HEAD, DELETE, MOVE,
+ * temporary name, then MOVE into place), resumable GET, PROPFIND, DELETE, MOVE,
  * MKCOL of missing parents, and the PROPFIND check of initremote. Every
  * request is retried per the remote's policy.
+ *
+ * Temporary uploads live in one place, <url>/.annexd-tmp/<16 hex digits>, so
+ * a later process finds what an interrupted one left behind (a server such as
+ * rclone keeps a cut upload, and a DELETE right after the cut can meet
+ * `423 Locked` while the server still holds the upload open). The first store
+ * of each process lists that collection once and deletes leftovers the server
+ * last modified at least LEFTOVER_AGE_MS ago (by the server's own clock), so
+ * another process's live upload is never touched. Nothing in it is ever read
+ * as content: keys and export paths never point into it.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -12,15 +21,25 @@ import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import type { Held } from '../core/keys.js';
-import { contentLength } from '../core/http-headers.js';
+import { contentLength, headerValue } from '../core/http-headers.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
+import { HttpStatusError } from '../core/http-error.js';
 import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
-import type { WebdavSettings } from './config.js';
-import { classifyDavError, describeDavError, NotWebdavError } from './errors.js';
+import { TMP_COLLECTION, type WebdavSettings } from './config.js';
+import { classifyDavError, describeDavError, NotWebdavError, notWebdavReason } from './errors.js';
 import { parseContentRange } from '../core/content-range.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
+
+/** Temporary upload names: nothing else in TMP_COLLECTION is ever deleted. */
+const TMP_NAME = /^[0-9a-f]{16}$/;
+/**
+ * A temporary upload untouched this long is a leftover, not another process's
+ * live upload: a live one writes more often than the server's and undici's
+ * request timeouts (minutes) allow it to pause.
+ */
+export const LEFTOVER_AGE_MS = 60 * 60 * 1000;
 
 /** A parent collection is missing: servers answer 409 (RFC 4918) or 404. */
 const parentMissing = (status: number): boolean => status === 404 || status === 409;
@@ -45,9 +64,46 @@ const LENGTH_PROPFIND_BODY =
 const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>\n';
 
+const MODIFIED_PROPFIND_BODY =
+  '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:prop><D:getlastmodified/></D:prop></D:propfind>\n';
+
+/** The <response> entries of a multistatus: last path segment of the href, and getlastmodified in ms. */
+function modifiedEntries(xml: string): Array<{ name: string; modified: number }> {
+  const out: Array<{ name: string; modified: number }> = [];
+  for (const m of xml.matchAll(/<(?:[\w-]+:)?response\b[^>]*>([\s\S]*?)<\/(?:[\w-]+:)?response>/gi)) {
+    const body = m[1] ?? '';
+    const href = /<(?:[\w-]+:)?href[^>]*>([^<]*)</i.exec(body)?.[1];
+    const modified = /<(?:[\w-]+:)?getlastmodified[^>]*>([^<]*)</i.exec(body)?.[1];
+    if (href === undefined || modified === undefined) continue;
+    const name = href.replace(/\/+$/, '').split('/').pop() ?? '';
+    out.push({ name: decodeURIComponent(name), modified: Date.parse(modified) });
+  }
+  return out;
+}
+
+/** Bounds on the PROPFIND answers read into memory. */
+const MAX_MULTISTATUS = 16 * 1024 * 1024;
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** At most `limit` bytes of a response body as text; the rest is not read (the connection is dropped). */
+async function readText(res: DavResponse, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of res.body) {
+    chunks.push(chunk as Buffer);
+    n += (chunk as Buffer).length;
+    if (n >= limit) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export class DavStore {
   /** Collections known to exist (or being created) in this process, by absolute path. */
   private readonly collections = new Map<string, Promise<void>>();
+  /** Whether this process looked for leftovers of earlier runs yet (once per process). */
+  private swept = false;
+  /** This process's temporary uploads whose DELETE failed (e.g. 423 Locked): tried again at close. */
+  private readonly undeleted = new Set<string>();
 
   constructor(
     readonly client: DavClient,
@@ -111,21 +167,29 @@ export class DavStore {
     for (const p of this.collections.keys()) if (p === path || p.startsWith(`${path}/`)) this.collections.delete(p);
   }
 
+  /** Absolute path of the collection holding temporary uploads. */
+  private get tmpDir(): string {
+    return this.path(TMP_COLLECTION);
+  }
+
   /**
-   * Uploads a file to `rel`. It goes to a temporary name in the same collection
-   * first and is moved into place when complete, so it is never visible under
-   * its final name half-written.
+   * Uploads a file to `rel`. It goes to a fresh temporary name in TMP_COLLECTION
+   * (a new one per attempt: the server may still hold a cut attempt's name
+   * locked) and is moved into place when complete, so it is never visible
+   * under its final name half-written.
    */
   async put(rel: string, file: LocalPath, t: TransferContext): Promise<void> {
     const size = await fileSize(file);
     const target = this.path(rel);
     const dir = parentOf(target) ?? '';
-    const tmp = `${dir}/.annexd-tmp-${randomBytes(8).toString('hex')}`;
+    // Both collections first (remembered, so usually free): lighttpd answers an empty PUT
+    // into a missing collection with 500, not 409, and rclone a MOVE into one with 403.
+    await Promise.all([this.ensureCollection(this.tmpDir, t, false), this.ensureCollection(dir, t, false)]);
+    await this.sweepOnce(t);
+    let tmp = '';
     try {
-      // Parent first (remembered, so usually free): a new hash directory is the common
-      // case, and lighttpd answers an empty PUT into a missing collection with 500, not 409.
-      await this.ensureCollection(dir, t, false);
       await this.retry('store', t, async () => {
+        tmp = `${this.tmpDir}/${randomBytes(8).toString('hex')}`;
         const send = (): Promise<DavResponse> => {
           let sent = 0;
           return this.client.request('PUT', tmp, {
@@ -134,29 +198,68 @@ export class DavStore {
             signal: t.signal,
           });
         };
-        let res = await send();
-        if (parentMissing(res.statusCode)) {
+        try {
+          let res = await send();
+          if (parentMissing(res.statusCode)) {
+            await res.body.dump();
+            await this.ensureCollection(this.tmpDir, t, true);
+            res = await send();
+          }
+          if (!ok(res.statusCode)) throw await this.client.failure(res, 'PUT', tmp);
           await res.body.dump();
-          await this.ensureCollection(dir, t, true);
-          res = await send();
+        } catch (err) {
+          // Also after a failed PUT: an attempt whose answer was lost may have stored it.
+          await this.discard(tmp);
+          tmp = '';
+          throw err;
         }
-        if (!ok(res.statusCode)) throw await this.client.failure(res, 'PUT', tmp);
-        await res.body.dump();
       });
       await this.movePath(tmp, target, t);
     } catch (err) {
-      // Also after a failed PUT: an attempt whose answer was lost may have stored it.
-      await this.deleteQuietly(tmp);
+      if (tmp) await this.discard(tmp);
       throw err;
     }
   }
 
-  private async deleteQuietly(path: string): Promise<void> {
+  /** Deletes one of this process's temporary uploads; one the server refuses to delete now is tried again at close. */
+  private async discard(tmp: string): Promise<void> {
+    if (await this.deleteQuietly(tmp)) this.undeleted.delete(tmp);
+    else this.undeleted.add(tmp);
+  }
+
+  /** A DELETE that never throws: true when the resource is gone. */
+  private async deleteQuietly(path: string): Promise<boolean> {
     try {
       const res = await this.client.request('DELETE', path, { signal: AbortSignal.timeout(10_000) });
       await res.body.dump();
+      return ok(res.statusCode) || res.statusCode === 404;
     } catch {
-      // Best effort: a leftover temporary name is never mistaken for content.
+      return false;
+    }
+  }
+
+  /**
+   * Once per process, before its first store: deletes temporary uploads that
+   * earlier runs left in TMP_COLLECTION (one PROPFIND of Depth 1, then a DELETE
+   * per leftover). Only names of our own pattern, and only ones the server last
+   * modified at least LEFTOVER_AGE_MS ago; a leftover the server still holds
+   * locked is left for a later run. Best effort: never fails the store.
+   */
+  private async sweepOnce(ctx: RequestContext): Promise<void> {
+    if (this.swept) return;
+    this.swept = true;
+    try {
+      const listing = await this.propfind(`${this.tmpDir}/`, '1', MODIFIED_PROPFIND_BODY, ctx);
+      if (!listing) return;
+      // The server's clock, not ours: getlastmodified is the server's time.
+      const now = Date.parse(listing.date ?? '') || Date.now();
+      const old = modifiedEntries(listing.xml).filter((e) => TMP_NAME.test(e.name) && now - e.modified >= LEFTOVER_AGE_MS);
+      for (const { name } of old) {
+        const gone = await this.deleteQuietly(`${this.tmpDir}/${name}`);
+        await ctx.annex.debug(`${gone ? 'deleted' : 'could not delete (yet)'} ${TMP_COLLECTION}/${name}, a temporary upload an earlier run left behind`);
+      }
+    } catch {
+      // Leftovers wait for the next process.
     }
   }
 
@@ -205,18 +308,35 @@ export class DavStore {
    * connection per CHECKPRESENT costs more than the request.
    */
   private async statOnce(path: string, ctx: RequestContext): Promise<Held> {
+    const xml = (await this.propfind(path, '0', LENGTH_PROPFIND_BODY, ctx))?.xml;
+    if (xml === undefined) return undefined;
+    const length = /<(?:[\w-]+:)?getcontentlength[^>]*>\s*(\d+)\s*</i.exec(xml)?.[1];
+    return { size: length === undefined ? undefined : Number(length) };
+  }
+
+  /**
+   * One PROPFIND (not retried): the multistatus of a 207, undefined on 404.
+   * An answer no WebDAV server gives (see notWebdavReason) is a NotWebdavError,
+   * so a URL that points at an S3 or plain web server says so, never that a key is absent.
+   */
+  private async propfind(
+    path: string,
+    depth: '0' | '1',
+    body: string,
+    ctx: RequestContext,
+  ): Promise<{ xml: string; date: string | undefined } | undefined> {
     const res = await this.client.request('PROPFIND', path, {
-      headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
-      body: LENGTH_PROPFIND_BODY,
+      headers: { depth, 'content-type': 'application/xml; charset=utf-8' },
+      body,
       signal: ctx.signal,
     });
-    if (res.statusCode === 404) {
-      await res.body.dump();
-      return undefined;
-    }
-    if (res.statusCode !== 207) throw await this.client.failure(res, 'PROPFIND', path);
-    const length = /<(?:[\w-]+:)?getcontentlength[^>]*>\s*(\d+)\s*</i.exec(await res.body.text())?.[1];
-    return { size: length === undefined ? undefined : Number(length) };
+    // A server that ignores PROPFIND may send a whole file: read only what a verdict needs.
+    const text = await readText(res, res.statusCode === 207 ? MAX_MULTISTATUS : MAX_ERROR_BODY);
+    const notDav = notWebdavReason(res.statusCode, text);
+    if (notDav) throw new NotWebdavError(this.settings.url, notDav);
+    if (res.statusCode === 207) return { xml: text, date: headerValue(res.headers, 'date') };
+    if (res.statusCode === 404) return undefined;
+    throw this.client.statusError(res, 'PROPFIND', path);
   }
 
   /** What the server holds at `rel`, when it says so; anything else throws. */
@@ -240,7 +360,15 @@ export class DavStore {
     await this.movePath(this.path(fromRel), this.path(toRel), ctx);
   }
 
+  /**
+   * MOVE, with the destination's parent collections made first (remembered per
+   * process, as for PUT): servers answer a MOVE into a missing collection with
+   * 409, 404, 403 (rclone) or 500 (Apache), which cannot be told from other failures.
+   * A 403/404/409 despite that (the parent removed behind our back) makes it again, once.
+   */
   private async movePath(from: string, to: string, ctx: RequestContext): Promise<void> {
+    const parent = parentOf(to);
+    if (parent !== undefined) await this.ensureCollection(parent, ctx, false);
     const move = async (): Promise<void> => {
       const send = (): Promise<DavResponse> =>
         this.client.request('MOVE', from, {
@@ -248,8 +376,7 @@ export class DavStore {
           signal: ctx.signal,
         });
       let res = await send();
-      const parent = parentOf(to);
-      if (parentMissing(res.statusCode) && parent !== undefined) {
+      if ((parentMissing(res.statusCode) || res.statusCode === 403) && parent !== undefined) {
         await res.body.dump();
         await this.ensureCollection(parent, ctx, true);
         res = await send();
@@ -263,6 +390,12 @@ export class DavStore {
     await this.retry('move', ctx, orAlreadyDone(move, moved));
   }
 
+  /** At the end of the process: tries once more to delete temporary uploads whose DELETE failed. */
+  async close(): Promise<void> {
+    for (const tmp of [...this.undeleted]) if (await this.deleteQuietly(tmp)) this.undeleted.delete(tmp);
+    await this.client.close();
+  }
+
   /**
    * INITREMOTE's check: the URL must be a WebDAV collection (PROPFIND Depth 0);
    * a missing one is created with its missing parents.
@@ -270,31 +403,23 @@ export class DavStore {
   async ensureBase(ctx: RequestContext): Promise<'found' | 'created'> {
     const base = this.client.basePath;
     const status = await this.retry('check url', ctx, async () => {
-      const res = await this.client.request('PROPFIND', base, {
-        headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
-        body: PROPFIND_BODY,
-        signal: ctx.signal,
-      });
-      if (res.statusCode === 207) {
-        const xml = await res.body.text();
-        if (!/<([\w-]+:)?collection\b/i.test(xml)) {
-          throw new RemoteError(`${this.settings.url} is a file on the server, not a WebDAV collection: check url=`);
-        }
-        return 207;
+      const xml = (await this.propfind(base, '0', PROPFIND_BODY, ctx))?.xml;
+      if (xml === undefined) return 404;
+      if (!/<([\w-]+:)?collection\b/i.test(xml)) {
+        throw new RemoteError(`${this.settings.url} is a file on the server, not a WebDAV collection: check url=`);
       }
-      // A plain web server refuses PROPFIND (405, 501) or ignores it and answers like a GET (2xx).
-      if (res.statusCode === 405 || res.statusCode === 501 || ok(res.statusCode)) {
-        await res.body.dump();
-        throw new NotWebdavError(this.settings.url, res.statusCode);
-      }
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return 404;
-      }
-      throw await this.client.failure(res, 'PROPFIND', base);
+      return 207;
     });
     if (status === 207) return 'found';
-    await this.ensureCollection(base.replace(/\/$/, ''), ctx, true);
+    try {
+      await this.ensureCollection(base.replace(/\/$/, ''), ctx, true);
+    } catch (err) {
+      // Nothing there, and MKCOL unknown even at the top: no WebDAV server serves this path.
+      if (err instanceof HttpStatusError && err.method === 'MKCOL' && [400, 404, 501].includes(err.status)) {
+        throw new NotWebdavError(this.settings.url, `nothing is at the URL, and MKCOL ${err.url} answered HTTP ${err.status}`);
+      }
+      throw err;
+    }
     return 'created';
   }
 }

@@ -9,15 +9,39 @@ import { HttpStatusError } from '../core/http-error.js';
 import type { Verdict } from '../core/retry.js';
 import type { WebdavSettings } from './config.js';
 
-/** The URL answers, but not as a WebDAV server (PROPFIND refused or ignored). */
+/** The URL answers, but not as a WebDAV server (PROPFIND refused, ignored or misunderstood). */
 export class NotWebdavError extends Error {
   override readonly name = 'NotWebdavError';
   constructor(
     readonly url: string,
-    readonly status: number,
+    /** How the answer showed it, e.g. "PROPFIND not allowed: HTTP 405". */
+    readonly reason: string,
   ) {
-    super(`the server at ${url} is not a WebDAV server (PROPFIND not allowed: HTTP ${status})`);
+    super(`the server at ${url} is not a WebDAV server (${reason})`);
   }
+}
+
+/** An S3 server's error document: <Error><Code>NoSuchBucket</Code>…<Message>…</Message>. */
+function s3ErrorCode(body: string): string | undefined {
+  if (!/<Error>/.test(body)) return undefined;
+  return /<Code>([^<]{1,100})<\/Code>/.exec(body)?.[1];
+}
+
+/**
+ * Why an answer to PROPFIND shows that the server is not a WebDAV server, or
+ * undefined when it may be one (207 with a multistatus, 404, 401, 5xx, …): a
+ * WebDAV server never ignores PROPFIND (2xx other than 207), refuses it
+ * (405, 501) or calls a well-formed one a bad request (400); an S3 server
+ * answers it with its XML error document.
+ */
+export function notWebdavReason(status: number, body: string): string | undefined {
+  const s3 = s3ErrorCode(body);
+  if (s3 !== undefined) return `it answers PROPFIND like an S3 server: HTTP ${status} ${s3}; for S3 use externaltype=annexd-s3`;
+  if (status === 207) return /<(?:[\w-]+:)?multistatus\b/i.test(body) ? undefined : 'it answered PROPFIND with HTTP 207 but no WebDAV multistatus';
+  if (status === 405 || status === 501) return `PROPFIND not allowed: HTTP ${status}`;
+  if (status >= 200 && status < 300) return `it answered PROPFIND like a GET: HTTP ${status}`;
+  if (status === 400) return 'it called PROPFIND a bad request: HTTP 400';
+  return undefined;
 }
 
 export function classifyDavError(err: unknown): Verdict {
@@ -43,6 +67,9 @@ function describeHttp(err: HttpStatusError, operation: string, s: WebdavSettings
     return `${operation} failed: ${url} redirects (HTTP ${status})${to ? ` to ${to}` : ''}; set url= to the address the server redirects to`;
   }
   if (status === 404) return `${operation} failed: ${url} does not exist on the server (HTTP 404)`;
+  if (status === 423) {
+    return `${operation} failed: ${url} is locked on the server (HTTP 423), by another client or an upload still in progress; try again later`;
+  }
   if (status === 507) return `${operation} failed: the server at ${s.url} is out of space (HTTP 507)`;
   if (status === 413) return `${operation} failed: the server at ${s.url} refuses files this large (HTTP 413)`;
   return `${operation} failed: the server answered ${err.method} ${url} with HTTP ${status}`;

@@ -10,7 +10,8 @@ import type { Backend, BackendDefinition, ExportBackend, TransferContext } from 
 import { credentialKnown, type Credential } from '../core/credentials.js';
 import { holdsKey } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
-import { webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
+import { pathProblem } from '../core/config.js';
+import { TMP_COLLECTION, webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
 import { CREDS_SETTING, resolveWebdavCredential } from './credentials.js';
 import type { DavStore } from './dav.js';
 import { describeDavError } from './errors.js';
@@ -18,10 +19,19 @@ import { describeDavError } from './errors.js';
 /** Percent-encodes each segment of a slash-separated path. */
 const encodePath = (path: string): string => path.split('/').map(encodeURIComponent).join('/');
 
-/** Export paths become URL paths; a name that is not UTF-8 has no URL. */
+/**
+ * Export paths become URL paths. Refused: a name that is not UTF-8 (it has no
+ * URL), "." and ".." segments (a server resolves them, and could write outside
+ * the collection), empty segments, and TMP_COLLECTION, where uploads in progress live.
+ */
 function exportPath(name: WireName): string {
   const text = name.text;
   if (text === undefined) throw new RemoteError(`cannot export "${name}": WebDAV paths must be valid UTF-8`);
+  const problem = pathProblem(text, { trailingSlash: false });
+  if (problem) throw new RemoteError(`cannot export "${text}": export names ${problem}`);
+  if (text === TMP_COLLECTION || text.startsWith(`${TMP_COLLECTION}/`)) {
+    throw new RemoteError(`cannot export "${text}": annexd-webdav keeps uploads in progress in ${TMP_COLLECTION}/; rename it, or export a subdirectory`);
+  }
   return encodePath(text);
 }
 
@@ -69,7 +79,7 @@ class WebdavBackend implements Backend {
   }
 
   close(): Promise<void> {
-    return this.dav.client.close();
+    return this.dav.close();
   }
 }
 
