@@ -50,3 +50,32 @@ describe('an endpoint that is down', () => {
     expect(r.stdout + r.stderr).not.toMatch(/retrying |the requests that follow fail at once/);
   });
 });
+
+describe('WebDAV and HTTP endpoints that are down or misaddressed', () => {
+  it('annexd-webdav: initremote against a closed port fails at once; http:// to a TLS port names https://', async () => {
+    const { closedPort } = await import('../support/servers.js');
+    const port = await closedPort();
+    const r = await repo.run('git', ['annex', '--debug', 'initremote', 'davdown', 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=http://127.0.0.1:${port}/dav`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}/dav: connection refused`));
+    expect(r.stdout + r.stderr).not.toMatch(/retrying /);
+
+    const https = await import('node:https');
+    const { execFileSync } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const key = `${suite.sandbox.dir}/dav-tls.key`;
+    const cert = `${suite.sandbox.dir}/dav-tls.pem`;
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const tls = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_q, res) => res.end());
+    await new Promise<void>((done) => tls.listen(0, '127.0.0.1', done));
+    const tlsPort = (tls.address() as { port: number }).port;
+    try {
+      const t = await repo.run('git', ['annex', '--debug', 'initremote', 'davtls', 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=http://127.0.0.1:${tlsPort}/dav`]);
+      expect(t.code).not.toBe(0);
+      expect(t.stdout + t.stderr).toMatch(new RegExp(`use https://127\\.0\\.0\\.1:${tlsPort} instead`));
+      expect(t.stdout + t.stderr).not.toMatch(/retrying /);
+    } finally {
+      await new Promise((done) => tls.close(done));
+    }
+  });
+});

@@ -120,7 +120,14 @@ export class DavStore {
 
   private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
     const s = this.settings;
-    return retryRequest(op, { what, ctx, retries: s.retries, classify: classifyDavError, describe: (e) => describeDavError(e, what, s) });
+    return retryRequest(op, {
+      what,
+      ctx,
+      retries: s.retries,
+      classify: classifyDavError,
+      describe: (e) => describeDavError(e, what, s),
+      endpoint: s.url,
+    });
   }
 
   /**
