@@ -4,6 +4,8 @@
  * Usage: node dist/demo/s3-server-main.js DIRECTORY [PORT]
  * Prints one JSON line {endpoint, port, accessKeyId, secretAccessKey} when ready.
  * ANNEXD_S3_REQUEST_LOG=FILE logs every request to FILE.
+ * ANNEXD_S3_PLAIN_S3RVER=1 leaves out the multipart calls s3rver lacks
+ * (ListMultipartUploads, ListParts, AbortMultipartUpload), as plain s3rver.
  */
 import { startEmbeddedS3 } from './s3-server.js';
 
@@ -18,6 +20,7 @@ const server = await startEmbeddedS3({
   accessKeyId: process.env.ANNEXD_S3_ACCESS_KEY_ID,
   secretAccessKey: process.env.ANNEXD_S3_SECRET_ACCESS_KEY,
   requestLog: process.env.ANNEXD_S3_REQUEST_LOG,
+  plainS3rver: process.env.ANNEXD_S3_PLAIN_S3RVER === '1',
 });
 const { close, ...info } = server;
 process.stdout.write(JSON.stringify(info) + '\n');
