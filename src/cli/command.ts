@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** The shape of an annexd subcommand; exit codes: 0 success, 1 failure, 2 usage error. */
 export interface Command {
   name: string;
@@ -33,4 +35,20 @@ export const out = (text: string): void => void process.stdout.write(text.endsWi
 export function wantsJson(args: string[]): boolean {
   const end = args.indexOf('--');
   return (end === -1 ? args : args.slice(0, end)).includes('--json');
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type CommandLineConfig<O extends OptionsConfig> = { args: string[]; options: O; allowPositionals: true; strict: true; tokens: true };
+export type CommandLine<O extends OptionsConfig> = ReturnType<typeof parseArgs<CommandLineConfig<O>>>;
+
+/**
+ * A command's arguments: its options (strict: an unknown one is a usage
+ * error), positionals, and the tokens (to tell which options were given).
+ */
+export function parseCommandLine<O extends OptionsConfig>(args: string[], options: O): CommandLine<O> {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

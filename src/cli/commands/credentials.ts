@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { CredentialStore } from '../../credentials/store.js';
 import { CredentialError, type StoreKind } from '../../credentials/model.js';
 import { checkProp, envVarName } from '../../credentials/names.js';
-import { out, UsageError, type Command } from '../command.js';
+import { out, parseCommandLine, UsageError, type Command } from '../command.js';
 
 const HELP = `Usage:
   annexd credentials set NAME [PROP=VALUE ...] [--store keyring|file]
@@ -112,22 +111,11 @@ export const credentialsCommand: Command = {
   summary: 'store, show, list and remove the credentials remotes use',
   help: HELP,
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          store: { type: 'string' },
-          json: { type: 'boolean', default: false },
-          'show-secret': { type: 'boolean', default: false },
-        },
-        strict: true,
-        tokens: true,
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandLine(args, {
+      store: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'show-secret': { type: 'boolean', default: false },
+    });
     const { values, positionals, tokens } = parsed;
     const [action, name, ...rest] = positionals;
     const allowed = action === undefined ? undefined : ACTION_OPTIONS[action];

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { runDemo } from '../../demo/run-demo.js';
-import { UsageError, type Command } from '../command.js';
+import { parseCommandLine, UsageError, type Command } from '../command.js';
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -20,20 +19,12 @@ Options:
   --small-files N   number of small files (default 20)
 `,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          keep: { type: 'boolean', default: false },
-          'big-mib': { type: 'string', default: '96' },
-          'small-files': { type: 'string', default: '20' },
-        },
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const { values, positionals } = parseCommandLine(args, {
+      keep: { type: 'boolean', default: false },
+      'big-mib': { type: 'string', default: '96' },
+      'small-files': { type: 'string', default: '20' },
+    });
+    if (positionals.length) throw new UsageError(`demo takes no arguments, only options (not "${positionals[0]}")`);
     const count = (name: string, v: string, max: number): number => {
       if (!/^\d+$/.test(v) || Number(v) > max) throw new UsageError(`--${name} must be a whole number up to ${max}`);
       return Number(v);
