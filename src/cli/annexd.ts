@@ -9,8 +9,9 @@ import { RemoteError } from '../protocol/errors.js';
 import { out, UsageError, wantsJson, type Command } from './command.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
+import { s3UploadsCommand } from './commands/s3-uploads.js';
 
-const COMMANDS: Command[] = [credentialsCommand, demoCommand];
+const COMMANDS: Command[] = [credentialsCommand, demoCommand, s3UploadsCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

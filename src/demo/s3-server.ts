@@ -240,7 +240,13 @@ async function listParts(ctx: MultipartContext, dir: string, bucket: string, key
   const marker = boundedInt(single(ctx.query['part-number-marker']), 0, 10_000);
   const maxParts = boundedInt(single(ctx.query['max-parts']), 1000, 1000);
   if (marker === undefined || maxParts === undefined) return s3Error(ctx, 400, 'InvalidArgument', 'part-number-marker and max-parts must be non-negative integers');
-  const numbers = (await readdir(dir)).filter((f) => /^[1-9]\d*$/.test(f)).map(Number).filter((n) => n > marker).sort((a, b) => a - b);
+  // A part is stored once its .md5 is written; a part cut mid-body is not a part (S3 lists only complete ones).
+  const files = new Set(await readdir(dir));
+  const numbers = [...files]
+    .filter((f) => /^[1-9]\d*$/.test(f) && files.has(`${f}.md5`))
+    .map(Number)
+    .filter((n) => n > marker)
+    .sort((a, b) => a - b);
   const page = numbers.slice(0, maxParts);
   const truncated = numbers.length > page.length;
   const parts: string[] = [];
