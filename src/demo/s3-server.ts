@@ -30,12 +30,15 @@ export interface EmbeddedS3Options {
   /** Appends one line per request (time, method, URL, status) to this file; for debugging. */
   requestLog?: string;
   /**
-   * Plain s3rver 3.7: without annexd's ListMultipartUploads, ListParts and
-   * AbortMultipartUpload (NotImplemented / 405), to test clients against a
-   * server that lacks them.
+   * Multipart calls to leave to plain s3rver 3.7, which answers them with
+   * NotImplemented / 405: to test clients against servers that lack them.
    */
-  plainS3rver?: boolean;
+  without?: readonly MultipartCall[];
 }
+
+/** The multipart calls the embedded server adds to s3rver. */
+export const MULTIPART_CALLS = ['ListMultipartUploads', 'ListParts', 'AbortMultipartUpload'] as const;
+export type MultipartCall = (typeof MULTIPART_CALLS)[number];
 
 export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<EmbeddedS3> {
   const accessKeyId = options.accessKeyId ?? 'annexd-local';
@@ -56,8 +59,10 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
   });
   // Koa runs middleware in array order: these go before s3rver's own.
-  const multipart = options.plainS3rver ? [] : [multipartUploads(server.store, new Set([accessKeyId]))];
-  server.middleware.unshift(sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])), ...multipart);
+  server.middleware.unshift(
+    sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])),
+    multipartUploads(server.store, new Set([accessKeyId]), new Set(options.without ?? [])),
+  );
   if (options.requestLog) server.middleware.unshift(requestLogger(options.requestLog));
   const { port } = await server.run();
   return {
@@ -273,13 +278,14 @@ async function listParts(ctx: MultipartContext, dir: string, bucket: string, key
  * has checked the signature); anything else goes on to s3rver, which rejects
  * unknown keys as before.
  */
-function multipartUploads(store: UploadStore, keyIds: ReadonlySet<string>) {
+function multipartUploads(store: UploadStore, keyIds: ReadonlySet<string>, without: ReadonlySet<MultipartCall>) {
   return async (ctx: MultipartContext, next: () => Promise<unknown>): Promise<void> => {
     const listing = ctx.method === 'GET' && 'uploads' in ctx.query;
     const uploadId = single(ctx.query.uploadId);
     const onUpload = uploadId !== undefined && (ctx.method === 'GET' || ctx.method === 'DELETE');
+    const call: MultipartCall = listing ? 'ListMultipartUploads' : ctx.method === 'GET' ? 'ListParts' : 'AbortMultipartUpload';
     const keyId = signingKeyId(ctx);
-    if ((!listing && !onUpload) || keyId === undefined || !keyIds.has(keyId)) {
+    if ((!listing && !onUpload) || without.has(call) || keyId === undefined || !keyIds.has(keyId)) {
       await next();
       return;
     }

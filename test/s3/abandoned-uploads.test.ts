@@ -37,32 +37,43 @@ let sandbox: Sandbox;
 let full: TestS3;
 let plain: TestS3;
 
-/** Starts the embedded server in `dir`, with or without the multipart calls s3rver lacks. */
-async function embeddedServer(dir: string, plainS3rver: boolean): Promise<TestS3> {
-  const saved = { external: process.env.ANNEXD_TEST_S3_ENDPOINT, plain: process.env.ANNEXD_S3_PLAIN_S3RVER };
+/** Starts the embedded server in `dir`, leaving the multipart calls in `without` to plain s3rver. */
+async function embeddedServer(dir: string, without: string): Promise<TestS3> {
+  const saved = { external: process.env.ANNEXD_TEST_S3_ENDPOINT, without: process.env.ANNEXD_S3_WITHOUT };
   delete process.env.ANNEXD_TEST_S3_ENDPOINT;
-  if (plainS3rver) process.env.ANNEXD_S3_PLAIN_S3RVER = '1';
-  else delete process.env.ANNEXD_S3_PLAIN_S3RVER;
+  process.env.ANNEXD_S3_WITHOUT = without;
   try {
     return await startTestS3(dir);
   } finally {
-    for (const [name, value] of [['ANNEXD_TEST_S3_ENDPOINT', saved.external], ['ANNEXD_S3_PLAIN_S3RVER', saved.plain]] as const) {
+    for (const [name, value] of [['ANNEXD_TEST_S3_ENDPOINT', saved.external], ['ANNEXD_S3_WITHOUT', saved.without]] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
   }
 }
 
+let partial: TestS3;
+
 beforeAll(async () => {
   sandbox = await createSandbox();
-  full = await embeddedServer(join(sandbox.dir, 'full'), false);
-  plain = await embeddedServer(join(sandbox.dir, 'plain'), true);
+  full = await embeddedServer(join(sandbox.dir, 'full'), '');
+  plain = await embeddedServer(join(sandbox.dir, 'plain'), 'all');
+  partial = await embeddedServer(join(sandbox.dir, 'partial'), 'ListParts,AbortMultipartUpload');
 });
 afterAll(async () => {
   await full?.stop();
   await plain?.stop();
+  await partial?.stop();
   await sandbox?.cleanup();
 });
+
+/** Dates an upload's files on the server's disk back by `ms`, as if it had been started (and its parts sent) then. */
+async function backdate(serverDir: string, bucket: string, uploadId: string, ms: number): Promise<string> {
+  const dir = join(serverDir, 's3-data', bucket, '._S3rver_uploads', uploadId);
+  const then = new Date(Date.now() - ms);
+  for (const f of await readdir(dir)) await utimes(join(dir, f), then, then);
+  return dir;
+}
 
 function client(s3: TestS3): S3Client {
   return new S3Client({
@@ -143,9 +154,7 @@ describe('annexd s3-uploads on a server with ListMultipartUploads and AbortMulti
     expect(killed.map(([, k]) => k)).toEqual([`${prefix}${key}`]);
     const [killedId] = killed[0] as [string, string];
     // As if the kill had happened two days ago: the upload's start and its parts.
-    const dir = join(sandbox.dir, 'full', 's3-data', bucket, '._S3rver_uploads', killedId);
-    const then = new Date(Date.now() - 2 * DAY_MS);
-    for (const f of await readdir(dir)) await utimes(join(dir, f), then, then);
+    const dir = await backdate(join(sandbox.dir, 'full'), bucket, killedId, 2 * DAY_MS);
     const activeId = await startUpload(full, bucket, `${prefix}in-progress.bin`);
     const outsideId = await startUpload(full, bucket, 'other-app/upload.bin');
 
@@ -211,6 +220,31 @@ describe('annexd s3-uploads on plain s3rver (no ListMultipartUploads, no AbortMu
     expect(json.stderr.trimEnd().split('\n')).toHaveLength(1);
     // Nothing was touched.
     expect((await uploadDirs(join(sandbox.dir, 'plain'), bucket)).size).toBe(1);
+  });
+});
+
+describe('annexd s3-uploads on a server that lists uploads but has no ListParts and no AbortMultipartUpload', () => {
+  it('counts idle time from the start, says each missing call once, and fails when asked to abort', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'partial');
+    const bucket = await initS3Remote(repo, partial, 'half', ['prefix=annex/']);
+    const ids = [await startUpload(partial, bucket, 'annex/one.bin'), await startUpload(partial, bucket, 'annex/two.bin')];
+    for (const id of ids) await backdate(join(sandbox.dir, 'partial'), bucket, id, 3 * DAY_MS);
+    const partsNote = "annexd: the S3 server does not implement ListParts (MethodNotAllowed): idle times count from each upload's start";
+
+    const listed = await annexd(repo, 's3-uploads', 'half');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stderr.trimEnd().split('\n')).toEqual([partsNote]);
+    expect(listed.stdout).toMatch(/3d\s+\?\s+abandoned\s+annex\/one\.bin/);
+    expect(listed.stdout).toContain('2 idle for more than 1d (size unknown): remove them with annexd s3-uploads half --abort');
+
+    const aborted = await annexd(repo, 's3-uploads', 'half', '--abort');
+    expect(aborted.code).toBe(1);
+    expect(aborted.stdout).toBe('');
+    expect(aborted.stderr.trimEnd().split('\n')).toEqual([
+      partsNote,
+      `annexd: the S3 server at ${partial.endpoint} does not implement AbortMultipartUpload (MethodNotAllowed, HTTP 405): the uploads stay on the server; remove their parts with the server's own tools, or use a server that has the call (AWS, MinIO, Ceph)`,
+    ]);
+    expect([...(await uploadDirs(join(sandbox.dir, 'partial'), bucket)).keys()].sort()).toEqual([...ids].sort());
   });
 });
 

@@ -150,7 +150,9 @@ export const s3UploadsCommand: Command = {
       for (const r of [header, ...rows]) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] as number))).join('  '));
       const abandoned = uploads.filter((u) => u.abandoned);
       const young = uploads.length - abandoned.length;
-      const bytes = formatSize(abandoned.reduce((n, u) => n + (u.bytes ?? 0), 0));
+      const total = formatSize(abandoned.reduce((n, u) => n + (u.bytes ?? 0), 0));
+      // Without ListParts the sizes are unknown: say so rather than "0 B".
+      const bytes = abandoned.every((u) => u.bytes !== undefined) ? total : abandoned.some((u) => u.bytes !== undefined) ? `at least ${total}` : 'size unknown';
       if (values.abort) {
         const aborted = [...outcomes.values()].filter((o) => o === 'aborted').length;
         out(`aborted ${aborted} abandoned upload${aborted === 1 ? '' : 's'} (${bytes})${young ? `; kept ${young} active in the last ${age}` : ''}`);
