@@ -33,8 +33,8 @@ Special remotes (run by git-annex, see README.md):
   git-annex-remote-annexd-http    web sources over http(s), read-only
 
 Run "annexd COMMAND --help" for a command's options.
-Exit codes: 0 done, 1 failed, 2 usage error. With --json, a failure also
-prints {"error": MESSAGE, "exitCode": N} on stdout.
+Exit codes: 0 done, 1 failed, 2 usage error, 130 interrupted (Ctrl-C).
+With --json, a failure also prints {"error": MESSAGE, "exitCode": N} on stdout.
 `;
 }
 

@@ -11,7 +11,9 @@ scratch git-annex repository, starts an S3-compatible server (s3rver) on
 127.0.0.1, sets up an annexd-s3 special remote, then copies, drops, gets back
 and verifies the data, showing git-annex's output as it goes.
 
-Needs git and git-annex on PATH.
+Needs git and git-annex on PATH. Ctrl-C stops it: the remote aborts its
+uploads, the scratch directory is removed (unless --keep) and the exit code
+is 130; a second Ctrl-C quits at once.
 
 Options:
   --keep            keep the scratch directory (its path is printed)
