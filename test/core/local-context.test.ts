@@ -7,7 +7,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findLocalRemote, localContext, parseRemoteLog, unescapeConfigValue } from '../../src/remotes/core/local-context.js';
+import { findLocalRemote, localContext } from '../../src/remotes/core/local-context.js';
+import { parseRemoteLog } from '../../src/remotes/core/repo-settings.js';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
 
 let sandbox: Sandbox;
@@ -19,22 +20,20 @@ afterAll(async () => sandbox?.cleanup());
 
 describe('remote.log', () => {
   it('unescapes values as git-annex does, and lets the newest line of a UUID win', () => {
-    expect(unescapeConfigValue('a&32;b&38;c&10;')).toBe('a b&c\n');
-    expect(unescapeConfigValue('R&D &x; &;')).toBe('R&D &x; &;');
     const log = parseRemoteLog(
       [
         'u1 name=old type=external timestamp=1700000002.5s',
         'u1 name=newer type=external timestamp=1700000003s',
         'u1 name=older type=external timestamp=1700000001s',
-        'u2 name=untimed flag',
+        'u2 name=untimed dir=a&32;b&38;c&10; odd=R&D&x;&;',
         '',
         'u3 name=tie-a timestamp=5s',
         'u3 name=tie-b timestamp=5s',
       ].join('\n'),
     );
-    expect(log.get('u1')?.config).toEqual({ name: 'newer', type: 'external' });
-    expect(log.get('u2')).toEqual({ config: { name: 'untimed', flag: '' }, timestamp: -Infinity });
-    expect(log.get('u3')?.config.name).toBe('tie-b');
+    expect(log.get('u1')).toEqual({ name: 'newer', type: 'external' });
+    expect(log.get('u2')).toEqual({ name: 'untimed', dir: 'a b&c\n', odd: 'R&D&x;&;' });
+    expect(log.get('u3')?.name).toBe('tie-b');
   });
 
   it('finds a special remote by its git remote, or by its initremote name in a clone that has not enabled it', async () => {

@@ -24,7 +24,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
+import { AnnexRepo, createSandbox, initExternalRemote, type Sandbox } from '../support/annex.js';
 import { withFaultProxy } from '../support/fault-proxy.js';
 import { killMidway } from '../support/kill.js';
 import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
@@ -118,7 +118,9 @@ async function uploadDirs(s3Dir: string, bucket: string): Promise<Map<string, st
 /** annexd as a user runs it in `repo`, without any AWS_* variable. */
 function annexd(repo: AnnexRepo | string, ...args: string[]): Promise<ExecResult> {
   const cwd = typeof repo === 'string' ? repo : repo.path;
-  return exec(join(BIN_DIR, 'annexd'), args, { cwd, env: { ...sandbox.env, DBUS_SESSION_BUS_ADDRESS: '' }, input: '' });
+  // Only `credentials set` reads stdin: the secret key of the server in use.
+  const input = args[0] === 'credentials' ? partial.secretAccessKey : '';
+  return exec(join(BIN_DIR, 'annexd'), args, { cwd, env: { ...sandbox.env, DBUS_SESSION_BUS_ADDRESS: '' }, input });
 }
 
 interface UploadJson {
@@ -226,7 +228,12 @@ describe('annexd s3-uploads on plain s3rver (no ListMultipartUploads, no AbortMu
 describe('annexd s3-uploads on a server that lists uploads but has no ListParts and no AbortMultipartUpload', () => {
   it('counts idle time from the start, says each missing call once, and fails when asked to abort', async () => {
     const repo = await AnnexRepo.create(sandbox, 'partial');
-    const bucket = await initS3Remote(repo, partial, 'half', ['prefix=annex/']);
+    // This remote's key pair is an annexd credential named at initremote, kept per repository (not in remote.log).
+    const stored = await annexd(repo.path, 'credentials', 'set', 'half-cred', `key_id=${partial.accessKeyId}`, '--store', 'file');
+    expect(stored.code, stored.stderr).toBe(0);
+    const bucket = partial.bucket('half');
+    await initExternalRemote(repo, 'annexd-s3', 'half', [`bucket=${bucket}`, `endpoint=${partial.endpoint}`, 'prefix=annex/', 'credential=half-cred']);
+    expect((await repo.ok('git', 'cat-file', 'blob', 'git-annex:remote.log')).stdout).not.toContain('half-cred');
     const ids = [await startUpload(partial, bucket, 'annex/one.bin'), await startUpload(partial, bucket, 'annex/two.bin')];
     for (const id of ids) await backdate(join(sandbox.dir, 'partial'), bucket, id, 3 * DAY_MS);
     const partsNote = "annexd: the S3 server does not implement ListParts (MethodNotAllowed): idle times count from each upload's start";

@@ -6,7 +6,9 @@
  *
  * - GETCONFIG: the remote's settings in the git-annex branch's remote.log
  *   (and the uncommitted journal), newest line per UUID winning, values
- *   unescaped as git-annex writes them ("&32;" for a space, "&38;" for "&");
+ *   unescaped as git-annex writes them ("&32;" for a space, "&38;" for "&").
+ *   Per-repository settings (repo-settings) are the backend's layer above,
+ *   as when git-annex runs the remote;
  * - GETUUID / GETGITDIR / GETGITREMOTENAME: the remote's UUID
  *   (git config remote.NAME.annex-uuid), the absolute git directory, NAME;
  * - GETCREDS: git-annex's own lookup for external remotes: the variables
@@ -23,6 +25,7 @@ import type { AnnexApi, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { exec } from '../../util/exec.js';
 import { redact } from '../../util/redact.js';
+import { parseRemoteLog } from './repo-settings.js';
 
 export interface LocalRemote {
   /** The name it was asked for. */
@@ -34,64 +37,23 @@ export interface LocalRemote {
   config: Readonly<Record<string, string>>;
 }
 
-export interface RemoteLogEntry {
-  config: Record<string, string>;
-  /** POSIX seconds; -Infinity for a line without a timestamp (git-annex counts it oldest). */
-  timestamp: number;
-}
-
-/** git-annex's configUnEscape: "&NNN;" is the character with code NNN; any other "&" stays. */
-export function unescapeConfigValue(value: string): string {
-  return value.replace(/&(\d+);/g, (_, code: string) => String.fromCodePoint(Number(code)));
-}
-
-/**
- * Parses remote.log: lines "UUID key=value … [timestamp=SECONDSs]", values
- * escaped by git-annex so no value holds a space. For each UUID the line with
- * the newest timestamp wins (on a tie, the later line), as git-annex reads it.
- */
-export function parseRemoteLog(text: string, into = new Map<string, RemoteLogEntry>()): Map<string, RemoteLogEntry> {
-  for (const line of text.split('\n')) {
-    const words = line.split(/\s+/).filter(Boolean);
-    const uuid = words.shift();
-    if (!uuid) continue;
-    let timestamp = -Infinity;
-    const last = words[words.length - 1];
-    if (last?.startsWith('timestamp=')) {
-      words.pop();
-      const t = Number(last.slice('timestamp='.length).replace(/s$/, ''));
-      if (Number.isFinite(t)) timestamp = t;
-    }
-    const config: Record<string, string> = {};
-    for (const word of words) {
-      const eq = word.indexOf('=');
-      const key = eq === -1 ? word : word.slice(0, eq);
-      config[key] = eq === -1 ? '' : unescapeConfigValue(word.slice(eq + 1));
-    }
-    const seen = into.get(uuid);
-    if (!seen || timestamp >= seen.timestamp) into.set(uuid, { config, timestamp });
-  }
-  return into;
-}
-
 async function git(args: string[], cwd: string | undefined): Promise<{ code: number; stdout: string; stderr: string }> {
   return exec('git', args, { cwd, env: process.env });
 }
 
-/** The remote.log of the git-annex branch plus the journal's uncommitted changes (public and private). */
-async function readRemoteLog(gitDir: string, cwd: string | undefined): Promise<Map<string, RemoteLogEntry>> {
+/** Each remote's settings in remote.log: the git-annex branch's, and the journal's uncommitted changes (public and private). */
+async function readRemoteLog(gitDir: string, cwd: string | undefined): Promise<Map<string, Record<string, string>>> {
   const branch = await git(['rev-parse', '--verify', '--quiet', 'refs/heads/git-annex'], cwd);
   if (branch.code !== 0) {
     throw new RemoteError('this git repository has no git-annex branch: run annexd in the git-annex repository that has the remote (or git annex init first)');
   }
-  const log = new Map<string, RemoteLogEntry>();
   const committed = await git(['cat-file', 'blob', 'git-annex:remote.log'], cwd);
-  if (committed.code === 0) parseRemoteLog(committed.stdout, log);
+  const texts = [committed.code === 0 ? committed.stdout : ''];
   for (const journal of ['journal', 'journal-private']) {
-    const text = await readFile(join(gitDir, 'annex', journal, 'remote.log'), 'utf8').catch(() => undefined);
-    if (text !== undefined) parseRemoteLog(text, log);
+    texts.push(await readFile(join(gitDir, 'annex', journal, 'remote.log'), 'utf8').catch(() => ''));
   }
-  return log;
+  // The newest line of each remote wins, wherever it is.
+  return parseRemoteLog(texts.join('\n'));
 }
 
 /**
@@ -110,7 +72,7 @@ export async function findLocalRemote(name: string, options: { cwd?: string } = 
   const configured = await git(['config', '--get', `remote.${name}.annex-uuid`], cwd);
   let uuid = configured.code === 0 ? configured.stdout.trim() : '';
   if (!uuid) {
-    const named = [...log].filter(([, e]) => e.config.name === name).map(([u]) => u);
+    const named = [...log].filter(([, config]) => config.name === name).map(([u]) => u);
     if (named.length > 1) {
       throw new RemoteError(`several special remotes are named "${name}" (${named.join(', ')}): enable the one you mean with git annex enableremote, then use its git remote name`);
     }
@@ -119,13 +81,13 @@ export async function findLocalRemote(name: string, options: { cwd?: string } = 
   if (!uuid) {
     throw new RemoteError(`no remote named "${name}" in this repository: git annex info lists its remotes (a special remote's name is the one given to git annex initremote)`);
   }
-  const entry = log.get(uuid);
-  if (!entry) {
+  const config = log.get(uuid);
+  if (!config) {
     throw new RemoteError(
       `remote "${name}" (${uuid}) has no special remote configuration in the git-annex branch: is it a special remote? (if it was set up in another clone, run git annex merge first)`,
     );
   }
-  return { name, uuid, gitDir, config: entry.config };
+  return { name, uuid, gitDir, config };
 }
 
 export interface LocalContextOptions {

@@ -9,8 +9,10 @@
 import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { readConfig } from '../core/config.js';
+import { repoSettings } from '../core/repo-settings.js';
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { resolveS3Auth } from './credentials.js';
+import { s3Definition } from './index.js';
 import { describeS3Error, errorName, httpStatus } from './errors.js';
 import type { S3Store } from './store.js';
 
@@ -56,7 +58,15 @@ export function lacksCall(err: unknown): boolean {
 
 /** The remote's validated settings and a client with the credentials the remote itself would use (the shared chain). */
 export async function openS3Remote(ctx: RequestContext): Promise<{ settings: S3Settings; store: S3Store }> {
-  const settings = s3Settings(await readConfig(s3Schema, (name) => ctx.annex.getConfig(name)));
+  // As at PREPARE: remote.log's values, with this repository's own choices (credential=) over them.
+  const checks = s3Definition.repoSettings;
+  const view = checks ? await repoSettings(ctx, checks, 'prepare') : undefined;
+  const settings = s3Settings(
+    await readConfig(s3Schema, async (name) => {
+      const value = await ctx.annex.getConfig(name);
+      return view ? view.value(name, value) : value;
+    }),
+  );
   const auth = await resolveS3Auth(ctx, settings);
   const { S3Store } = await import('./store.js');
   const store = 'credential' in auth ? await S3Store.connect(settings, auth.credential) : await S3Store.connect(settings, undefined, auth.profile);
