@@ -5,11 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { redact } from '../util/redact.js';
 import { CredentialError } from '../credentials/model.js';
-import { UsageError, type Command } from './command.js';
+import { RemoteError } from '../protocol/errors.js';
+import { out, UsageError, wantsJson, type Command } from './command.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
+import { s3UploadsCommand } from './commands/s3-uploads.js';
 
-const COMMANDS: Command[] = [credentialsCommand, demoCommand];
+const COMMANDS: Command[] = [credentialsCommand, demoCommand, s3UploadsCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,14 +33,33 @@ Special remotes (run by git-annex, see README.md):
   git-annex-remote-annexd-http    web sources over http(s), read-only
 
 Run "annexd COMMAND --help" for a command's options.
+Exit codes: 0 done, 1 failed, 2 usage error, 130 interrupted (Ctrl-C).
+With --json, a failure also prints {"error": MESSAGE, "exitCode": N} on stdout.
 `;
 }
 
+/** Runs one command line; returns the exit code. Usage errors are thrown as UsageError. */
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const target = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    process.stdout.write(target ? target.help : overview());
+  if (name === undefined) {
+    // Nothing asked: the overview, but as the usage error it is (a script calling annexd wrongly must notice).
+    process.stderr.write(overview());
+    return 2;
+  }
+  if (name === '--help' || name === '-h') {
+    process.stdout.write(overview());
+    return 0;
+  }
+  if (name === 'help') {
+    const [topic, ...extra] = rest;
+    if (topic === undefined) {
+      process.stdout.write(overview());
+      return 0;
+    }
+    const target = COMMANDS.find((c) => c.name === topic);
+    if (!target) throw new UsageError(`no help on "${topic}": not a command (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (extra.length) throw new UsageError('help takes one COMMAND');
+    process.stdout.write(target.help);
     return 0;
   }
   if (name === '--version' || name === '-V') {
@@ -47,19 +68,35 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const end = rest.indexOf('--');
+  const options = end === -1 ? rest : rest.slice(0, end);
+  if (options.includes('--help') || options.includes('-h')) {
     process.stdout.write(command.help);
     return 0;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) err.helpFor ??= command.name;
+    throw err;
+  }
 }
 
+/** Failures the user can act on: one line, no stack. Anything else is a bug and keeps its stack under ANNEXD_DEBUG. */
+const expected = (err: unknown): boolean => err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError;
+
+const argv = process.argv.slice(2);
 try {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(argv);
 } catch (err) {
   const usage = err instanceof UsageError;
-  // Unexpected errors (bugs) keep their stack for reports; expected ones are one line.
-  if (!usage && !(err instanceof CredentialError) && process.env.ANNEXD_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-  process.stderr.write(`annexd: ${redact(err instanceof Error ? err.message : String(err))}${usage ? ' (see annexd --help)' : ''}\n`);
-  process.exitCode = usage ? 2 : 1;
+  if (!expected(err) && process.env.ANNEXD_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+  const message = redact(err instanceof Error ? err.message : String(err));
+  const exitCode = usage ? 2 : 1;
+  process.stderr.write(`annexd: ${message}${usage ? ` (see ${err.helpCommand})` : ''}\n`);
+  // A script that asked for JSON reads stdout: it gets the failure there too, as JSON.
+  if (wantsJson(argv.slice(1))) {
+    out(JSON.stringify(usage ? { error: message, exitCode, help: err.helpCommand } : { error: message, exitCode }));
+  }
+  process.exitCode = exitCode;
 }

@@ -4,9 +4,11 @@ import { CredentialError } from './model.js';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
 const PROP = /^[a-z][a-z0-9_-]{0,63}$/;
 
+export const validName = (name: string): boolean => NAME.test(name);
+
 /** Throws a clear error for a name that cannot be stored or looked up safely. */
 export function checkName(name: string): string {
-  if (!NAME.test(name)) {
+  if (!validName(name)) {
     throw new CredentialError(
       `invalid credential name ${JSON.stringify(name.slice(0, 40))}: use 1-128 letters, digits and . _ @ + - (starting with a letter or digit)`,
     );

@@ -7,7 +7,7 @@
  */
 import { CredentialIndex } from './index-file.js';
 import { CredentialError, type Credential, type CredentialInfo, type SecretStore, type StoreKind } from './model.js';
-import { checkName, checkProp, envVarName } from './names.js';
+import { checkName, checkProp, envVarName, validName } from './names.js';
 import { configDir } from './paths.js';
 
 export interface StoreOptions {
@@ -124,20 +124,32 @@ export class CredentialStore {
    * variables (ANNEXD_CREDENTIAL_<NAME>_REALM plus _SECRET).
    */
   async findByRealm(realm: string): Promise<string | undefined> {
-    const entries = await this.index.read();
-    for (const [name, e] of Object.entries(entries)) {
-      if ((envOverrides(name, this.env).props.realm ?? e.props.realm) === realm) return name;
-    }
-    for (const [key, value] of Object.entries(this.env)) {
-      const m = /^ANNEXD_CREDENTIAL_(.+)_REALM$/.exec(key);
-      if (m?.[1] && value === realm && this.env[`ANNEXD_CREDENTIAL_${m[1]}_SECRET`] !== undefined) return m[1].toLowerCase();
-    }
-    return undefined;
+    return (await this.list()).find((c) => c.props.realm === realm)?.name;
   }
 
+  /**
+   * Every credential as `get` would see it (properties with environment
+   * overrides applied): the stored ones, then those defined only by
+   * ANNEXD_CREDENTIAL_<NAME>_SECRET (store "environment", NAME lowercased).
+   */
   async list(): Promise<CredentialInfo[]> {
     const entries = await this.index.read();
-    return Object.entries(entries).map(([name, e]) => ({ name, props: e.props, store: e.store, updated: e.updated }));
+    const stored: CredentialInfo[] = Object.entries(entries).map(([name, e]) => ({
+      name,
+      props: { ...e.props, ...envOverrides(name, this.env).props },
+      store: e.store,
+      updated: e.updated,
+    }));
+    const taken = new Set(stored.map((c) => envVarName(c.name, '')));
+    const envOnly: CredentialInfo[] = [];
+    for (const key of Object.keys(this.env).sort()) {
+      const m = /^ANNEXD_CREDENTIAL_(.+)_SECRET$/.exec(key);
+      const name = m?.[1]?.toLowerCase();
+      if (!name || !validName(name) || taken.has(envVarName(name, ''))) continue;
+      taken.add(envVarName(name, ''));
+      envOnly.push({ name, props: envOverrides(name, this.env).props, store: 'environment', updated: '' });
+    }
+    return [...stored, ...envOnly];
   }
 
   /** true when something was removed. */

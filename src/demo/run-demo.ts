@@ -23,8 +23,25 @@ export interface DemoOptions {
 
 const BIN_DIR = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin');
 
+/** Exit code of a run stopped by Ctrl-C, as shells report a SIGINT. */
+const INTERRUPTED = 130;
+
 export async function runDemo(options: DemoOptions): Promise<number> {
   const say = options.out;
+  // Ctrl-C reaches git-annex and the remote too (one process group): the remote aborts its
+  // multipart uploads, which needs this process's server alive. So the first Ctrl-C waits for
+  // them to stop, then cleans up; a second one quits at once.
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) process.exit(INTERRUPTED);
+    interrupted = true;
+    say('\ninterrupted: letting git-annex stop, then removing the scratch directory (Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stopIfInterrupted = (): void => {
+    if (interrupted) throw new DemoInterrupted();
+  };
   const work = await mkdtemp(join(tmpdir(), 'annexd-demo-'));
   const repo = join(work, 'dataset');
   const home = join(work, 'home');
@@ -42,21 +59,25 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   };
   const timings: Array<[string, number]> = [];
   const step = async (title: string, cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<void> => {
+    stopIfInterrupted();
     say(`\n==> ${title}\n$ ${[cmd, ...args].join(' ')}`);
     const t0 = process.hrtime.bigint();
     const r = await exec(cmd, args, { cwd: repo, env: { ...env, ...extraEnv }, stdio: 'inherit' });
     timings.push([title, Number(process.hrtime.bigint() - t0) / 1e9]);
+    stopIfInterrupted();
     if (r.code !== 0) throw new Error(`"${[cmd, ...args].join(' ')}" failed with exit code ${r.code}`);
   };
 
   /** A copy or get, shown through git-annex's JSON progress so it reads the same on a terminal or in a log. */
   const transfer = async (title: string, args: string[]): Promise<void> => {
+    stopIfInterrupted();
     say(`\n==> ${title}\n$ git annex ${args.join(' ')}`);
     const view = new ProgressView(say);
     const t0 = process.hrtime.bigint();
     const r = await exec('git', ['annex', ...args, '--json', '--json-progress'], { cwd: repo, env, onStdout: (d) => view.feed(d) });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     timings.push([title, seconds]);
+    stopIfInterrupted();
     say(`  ${view.ok} file(s) in ${seconds.toFixed(2)} s${view.failed ? `, ${view.failed} FAILED` : ''}`);
     if (r.code !== 0 || view.failed) throw new Error(`"git annex ${args.join(' ')}" failed (exit code ${r.code})`);
   };
@@ -104,9 +125,21 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     for (const [title, seconds] of timings) say(`  ${seconds.toFixed(2).padStart(7)} s  ${title}`);
     say(`\nannexd demo finished: ${options.smallFiles + 1} files stored in S3, dropped, retrieved and verified.`);
     return 0;
+  } catch (err) {
+    if (!interrupted) throw err;
+    say('annexd demo interrupted');
+    return INTERRUPTED;
   } finally {
     await server.close().catch(() => undefined);
     if (options.keep) say(`kept ${work} (--keep)`);
     else await rm(work, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+class DemoInterrupted extends Error {
+  constructor() {
+    super('interrupted');
   }
 }

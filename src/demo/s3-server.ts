@@ -1,12 +1,14 @@
 /**
  * An S3-compatible server embedded for the demo, the tests and the benchmarks:
  * s3rver (a real HTTP S3 implementation over a directory) on 127.0.0.1, with
- * SigV4 signatures checked (s3rver itself checks only access key ids).
+ * SigV4 signatures checked (s3rver itself checks only access key ids), and
+ * the multipart calls s3rver lacks (listing and aborting uploads) added, so an
+ * interrupted demo or test leaves no parts behind.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import S3rver from 's3rver';
 import { sigv4Verifier } from './sigv4-verifier.js';
@@ -27,7 +29,16 @@ export interface EmbeddedS3Options {
   buckets?: string[];
   /** Appends one line per request (time, method, URL, status) to this file; for debugging. */
   requestLog?: string;
+  /**
+   * Multipart calls to leave to plain s3rver 3.7, which answers them with
+   * NotImplemented / 405: to test clients against servers that lack them.
+   */
+  without?: readonly MultipartCall[];
 }
+
+/** The multipart calls the embedded server adds to s3rver. */
+export const MULTIPART_CALLS = ['ListMultipartUploads', 'ListParts', 'AbortMultipartUpload'] as const;
+export type MultipartCall = (typeof MULTIPART_CALLS)[number];
 
 export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<EmbeddedS3> {
   const accessKeyId = options.accessKeyId ?? 'annexd-local';
@@ -48,7 +59,10 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
   });
   // Koa runs middleware in array order: these go before s3rver's own.
-  server.middleware.unshift(sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])), abortMultipartUpload(server.store));
+  server.middleware.unshift(
+    sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])),
+    multipartUploads(server.store, new Set([accessKeyId]), new Set(options.without ?? [])),
+  );
   if (options.requestLog) server.middleware.unshift(requestLogger(options.requestLog));
   const { port } = await server.run();
   return {
@@ -60,36 +74,236 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
   };
 }
 
-interface AbortContext {
+/** The parts of a Koa context the multipart middleware reads and writes. */
+interface MultipartContext {
   method: string;
   path: string;
   query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
   status: number;
   type: string;
   body: unknown;
 }
 
+interface UploadStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+}
+
+/** One stored upload of s3rver: its directory holds `key`, `metadata` and one file per part (`N`, `N.md5`). */
+interface StoredUpload {
+  key: string;
+  uploadId: string;
+  /** When CreateMultipartUpload wrote the upload's `key` file. */
+  initiated: Date;
+  storageClass: string;
+}
+
+const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
+const OWNER = '<ID>annexd-local</ID><DisplayName>annexd-local</DisplayName>';
+
+const xmlEscape = (text: string): string =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] as string);
+
+function s3Error(ctx: MultipartContext, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${xmlEscape(message)}</Message></Error>`;
+}
+
+function xmlResult(ctx: MultipartContext, body: string): void {
+  ctx.status = 200;
+  ctx.type = 'application/xml';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
+}
+
+/** The access key id a SigV4 request is signed with (header or presigned query), if any. */
+function signingKeyId(ctx: MultipartContext): string | undefined {
+  const auth = ctx.headers.authorization;
+  const credential = typeof auth === 'string' ? /Credential=([^/,\s]+)\//.exec(auth)?.[1] : undefined;
+  const presigned = ctx.query['X-Amz-Credential'];
+  return credential ?? (typeof presigned === 'string' ? presigned.split('/')[0] : undefined);
+}
+
+const single = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+
 /**
- * AbortMultipartUpload (DELETE /bucket/key?uploadId=…), which s3rver lacks: real
- * S3 servers have it, and annexd relies on it to leave no parts of a failed
- * upload behind. s3rver keeps an upload's parts in one directory per upload id.
+ * Reads the uploads s3rver keeps for a bucket. A directory without its `key`
+ * file is not an upload (a part that landed after an abort re-creates one).
  */
-function abortMultipartUpload(store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string }) {
-  return async (ctx: AbortContext, next: () => Promise<unknown>): Promise<void> => {
-    const uploadId = ctx.query.uploadId;
-    if (ctx.method !== 'DELETE' || typeof uploadId !== 'string') {
+async function storedUploads(store: UploadStore, bucket: string): Promise<StoredUpload[]> {
+  const root = store.getResourcePath(bucket, undefined, 'uploads');
+  let ids: string[];
+  try {
+    ids = await readdir(root);
+  } catch {
+    return [];
+  }
+  const uploads: StoredUpload[] = [];
+  for (const uploadId of ids) {
+    const dir = join(root, uploadId);
+    try {
+      const [key, info, metadata] = await Promise.all([
+        readFile(join(dir, 'key'), 'utf8'),
+        stat(join(dir, 'key')),
+        readFile(join(dir, 'metadata'), 'utf8').then((t) => JSON.parse(t) as Record<string, string>).catch(() => ({}) as Record<string, string>),
+      ]);
+      uploads.push({ key, uploadId, initiated: info.mtime, storageClass: metadata['x-amz-storage-class'] ?? 'STANDARD' });
+    } catch {
+      // Not (or no longer) an upload.
+    }
+  }
+  return uploads;
+}
+
+/**
+ * The upload `uploadId` of `key`, or undefined: as on S3, an upload id used
+ * with another key is no such upload.
+ */
+async function storedUpload(store: UploadStore, bucket: string, key: string, uploadId: string): Promise<{ dir: string } | undefined> {
+  if (!/^[0-9a-f]+$/.test(uploadId)) return undefined;
+  const dir = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  const storedKey = await readFile(join(dir, 'key'), 'utf8').catch(() => undefined);
+  return storedKey === key ? { dir } : undefined;
+}
+
+const bySortOrder = (a: StoredUpload, b: StoredUpload): number =>
+  a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated.getTime() - b.initiated.getTime() || (a.uploadId < b.uploadId ? -1 : 1);
+
+function boundedInt(raw: string | undefined, fallback: number, max: number): number | undefined {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) return undefined;
+  return Math.min(Number(raw), max);
+}
+
+/**
+ * ListMultipartUploads (GET /bucket?uploads), as AWS documents it: uploads
+ * sorted by key, then by initiation time; prefix, delimiter (CommonPrefixes),
+ * key-marker / upload-id-marker, max-uploads (at most 1000), encoding-type=url.
+ */
+async function listUploads(ctx: MultipartContext, store: UploadStore, bucket: string): Promise<void> {
+  const q = (name: string): string | undefined => single(ctx.query[name]);
+  const prefix = q('prefix') ?? '';
+  const delimiter = q('delimiter') ?? '';
+  const keyMarker = q('key-marker') ?? '';
+  const uploadIdMarker = keyMarker ? (q('upload-id-marker') ?? '') : '';
+  const encodingType = q('encoding-type');
+  if (encodingType !== undefined && encodingType !== 'url') return s3Error(ctx, 400, 'InvalidArgument', 'Invalid Encoding Method specified in Request');
+  const maxUploads = boundedInt(q('max-uploads'), 1000, 1000);
+  if (maxUploads === undefined) return s3Error(ctx, 400, 'InvalidArgument', 'max-uploads must be a non-negative integer');
+  const enc = (text: string): string => xmlEscape(encodingType === 'url' ? encodeURIComponent(text).replace(/%2F/g, '/') : text);
+
+  const all = (await storedUploads(store, bucket)).filter((u) => u.key.startsWith(prefix)).sort(bySortOrder);
+  // After the markers: keys past key-marker, or (with upload-id-marker) later uploads of that very key.
+  let start = 0;
+  if (keyMarker) {
+    if (uploadIdMarker) {
+      const at = all.findIndex((u) => u.key === keyMarker && u.uploadId === uploadIdMarker);
+      start = at === -1 ? all.findIndex((u) => u.key > keyMarker) : at + 1;
+    } else {
+      start = all.findIndex((u) => u.key > keyMarker);
+    }
+    if (start === -1) start = all.length;
+  }
+  const uploads: StoredUpload[] = [];
+  const prefixes: string[] = [];
+  let truncated = false;
+  let last: StoredUpload | undefined;
+  for (const u of all.slice(start)) {
+    const cut = delimiter ? u.key.indexOf(delimiter, prefix.length) : -1;
+    const common = cut === -1 ? undefined : u.key.slice(0, cut + delimiter.length);
+    if (common !== undefined && prefixes.includes(common)) continue;
+    if (uploads.length + prefixes.length >= maxUploads) {
+      truncated = true;
+      break;
+    }
+    if (common !== undefined) prefixes.push(common);
+    else uploads.push(u);
+    last = u;
+  }
+  const next = truncated && last ? `<NextKeyMarker>${enc(last.key)}</NextKeyMarker><NextUploadIdMarker>${last.uploadId}</NextUploadIdMarker>` : '';
+  xmlResult(
+    ctx,
+    `<ListMultipartUploadsResult xmlns="${S3_NS}"><Bucket>${xmlEscape(bucket)}</Bucket>` +
+      `<KeyMarker>${enc(keyMarker)}</KeyMarker><UploadIdMarker>${xmlEscape(uploadIdMarker)}</UploadIdMarker>${next}` +
+      (delimiter ? `<Delimiter>${enc(delimiter)}</Delimiter>` : '') +
+      `<Prefix>${enc(prefix)}</Prefix><MaxUploads>${maxUploads}</MaxUploads><IsTruncated>${truncated}</IsTruncated>` +
+      (encodingType ? `<EncodingType>url</EncodingType>` : '') +
+      uploads
+        .map(
+          (u) =>
+            `<Upload><Key>${enc(u.key)}</Key><UploadId>${u.uploadId}</UploadId><Initiator>${OWNER}</Initiator>` +
+            `<Owner>${OWNER}</Owner><StorageClass>${xmlEscape(u.storageClass)}</StorageClass><Initiated>${u.initiated.toISOString()}</Initiated></Upload>`,
+        )
+        .join('') +
+      prefixes.map((p) => `<CommonPrefixes><Prefix>${enc(p)}</Prefix></CommonPrefixes>`).join('') +
+      '</ListMultipartUploadsResult>',
+  );
+}
+
+/** ListParts (GET /bucket/key?uploadId=…): part-number-marker, max-parts (at most 1000). */
+async function listParts(ctx: MultipartContext, dir: string, bucket: string, key: string, uploadId: string): Promise<void> {
+  const marker = boundedInt(single(ctx.query['part-number-marker']), 0, 10_000);
+  const maxParts = boundedInt(single(ctx.query['max-parts']), 1000, 1000);
+  if (marker === undefined || maxParts === undefined) return s3Error(ctx, 400, 'InvalidArgument', 'part-number-marker and max-parts must be non-negative integers');
+  // A part is stored once its .md5 is written; a part cut mid-body is not a part (S3 lists only complete ones).
+  const files = new Set(await readdir(dir));
+  const numbers = [...files]
+    .filter((f) => /^[1-9]\d*$/.test(f) && files.has(`${f}.md5`))
+    .map(Number)
+    .filter((n) => n > marker)
+    .sort((a, b) => a - b);
+  const page = numbers.slice(0, maxParts);
+  const truncated = numbers.length > page.length;
+  const parts: string[] = [];
+  for (const n of page) {
+    const [info, md5] = await Promise.all([stat(join(dir, String(n))), readFile(join(dir, `${n}.md5`), 'utf8').catch(() => '')]);
+    parts.push(`<Part><PartNumber>${n}</PartNumber><LastModified>${info.mtime.toISOString()}</LastModified><ETag>&quot;${xmlEscape(md5.trim())}&quot;</ETag><Size>${info.size}</Size></Part>`);
+  }
+  const nextMarker = page.length ? page[page.length - 1] : marker;
+  xmlResult(
+    ctx,
+    `<ListPartsResult xmlns="${S3_NS}"><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId>` +
+      `<Initiator>${OWNER}</Initiator><Owner>${OWNER}</Owner><StorageClass>STANDARD</StorageClass>` +
+      `<PartNumberMarker>${marker}</PartNumberMarker><NextPartNumberMarker>${nextMarker}</NextPartNumberMarker>` +
+      `<MaxParts>${maxParts}</MaxParts><IsTruncated>${truncated}</IsTruncated>${parts.join('')}</ListPartsResult>`,
+  );
+}
+
+/**
+ * The multipart calls s3rver 3.7 lacks, from AWS's API reference, over the
+ * uploads s3rver stores (one directory per upload id): ListMultipartUploads,
+ * ListParts and AbortMultipartUpload. Real S3 servers have them; annexd relies
+ * on them to leave no parts of failed or abandoned uploads behind. Only
+ * requests signed with a known key are served here (the verifier before this
+ * has checked the signature); anything else goes on to s3rver, which rejects
+ * unknown keys as before.
+ */
+function multipartUploads(store: UploadStore, keyIds: ReadonlySet<string>, without: ReadonlySet<MultipartCall>) {
+  return async (ctx: MultipartContext, next: () => Promise<unknown>): Promise<void> => {
+    const listing = ctx.method === 'GET' && 'uploads' in ctx.query;
+    const uploadId = single(ctx.query.uploadId);
+    const onUpload = uploadId !== undefined && (ctx.method === 'GET' || ctx.method === 'DELETE');
+    const call: MultipartCall = listing ? 'ListMultipartUploads' : ctx.method === 'GET' ? 'ListParts' : 'AbortMultipartUpload';
+    const keyId = signingKeyId(ctx);
+    if ((!listing && !onUpload) || without.has(call) || keyId === undefined || !keyIds.has(keyId)) {
       await next();
       return;
     }
-    const bucket = decodeURIComponent(ctx.path.split('/')[1] ?? '');
-    const dir = /^[0-9a-f]+$/.test(uploadId) ? join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId) : '';
-    if (!dir || !existsSync(dir)) {
-      ctx.status = 404;
-      ctx.type = 'application/xml';
-      ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
+    const [, rawBucket = '', ...rawKey] = ctx.path.split('/');
+    const bucket = decodeURIComponent(rawBucket);
+    const key = rawKey.map(decodeURIComponent).join('/');
+    if (!bucket || !existsSync(dirname(store.getResourcePath(bucket, undefined, 'uploads')))) return s3Error(ctx, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+    if (listing && !key) return listUploads(ctx, store, bucket);
+    if (!onUpload || !key) {
+      await next();
       return;
     }
-    await rm(dir, { recursive: true, force: true });
+    const upload = await storedUpload(store, bucket, key, uploadId);
+    if (!upload) {
+      return s3Error(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+    }
+    if (ctx.method === 'GET') return listParts(ctx, upload.dir, bucket, key, uploadId);
+    await rm(upload.dir, { recursive: true, force: true });
     ctx.status = 204;
   };
 }

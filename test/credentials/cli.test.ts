@@ -72,7 +72,8 @@ describe('annexd credentials', () => {
       [['credentials', 'set', 'ok', 'Bad Prop=1'], 'x', 1, /invalid property name "Bad Prop"/],
       [['credentials', 'set', 'ok', 'user=u', '--store', 'cloud'], 'x', 2, /--store must be keyring or file/],
       [['credentials', 'frobnicate'], '', 2, /unknown credentials action "frobnicate"/],
-      [['credentials', 'get'], '', 2, /credentials get needs a NAME/],
+      [['credentials', 'get'], '', 2, /credentials get needs a NAME \(see annexd credentials --help\)/],
+      [['credentials', 'set', 'ok', 'user=u', '--show-secret'], 'x', 2, /--show-secret does not apply to credentials set/],
     ];
     for (const [args, input, code, message] of cases) {
       const r = await annexd(args, { input });
@@ -119,6 +120,46 @@ describe('annexd credentials', () => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ name: 'ci-token', store: 'environment', props: { user: 'bot' }, secret: 'from-env' });
+  });
+
+  it('lists credentials defined only in the environment, and overrides as get shows them', async () => {
+    const home = join(sandbox.dir, 'env-list-home');
+    expect((await annexd(['credentials', 'set', 'stored', 'user=u', 'realm=a.example'], { input: 's1', env: { HOME: home } })).code).toBe(0);
+    const e = {
+      HOME: home,
+      ANNEXD_CREDENTIAL_CI_TOKEN_SECRET: 'from-env-secret',
+      ANNEXD_CREDENTIAL_CI_TOKEN_REALM: 'ci.example',
+      ANNEXD_CREDENTIAL_STORED_REALM: 'b.example',
+    };
+    const list = await annexd(['credentials', 'list', '--json'], { env: e });
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ name: 'stored', store: 'file', props: { user: 'u', realm: 'b.example' } }),
+      { name: 'ci_token', store: 'environment', props: { realm: 'ci.example' }, updated: '' },
+    ]);
+    expect(list.stdout).not.toContain('from-env-secret');
+    const text = await annexd(['credentials', 'list'], { env: e });
+    expect(text.stdout).toMatch(/^ci_token\s+environment\s+realm=ci\.example$/m);
+    // What list names, get finds.
+    expect(JSON.parse((await annexd(['credentials', 'get', 'ci_token', '--json'], { env: e })).stdout)).toMatchObject({ store: 'environment' });
+    const rm = await annexd(['credentials', 'remove', 'ci_token'], { env: e });
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toMatch(/defined only by environment variables \(ANNEXD_CREDENTIAL_CI_TOKEN_\*\): unset them/);
+  });
+
+  it('answers a failed --json request with a JSON error object on stdout', async () => {
+    const r = await annexd(['credentials', 'get', 'missing-one', '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({ error: expect.stringMatching(/^no credential named "missing-one"/), exitCode: 1 });
+    const removed = await annexd(['credentials', 'remove', 'missing-one', '--json']);
+    expect(JSON.parse(removed.stdout)).toMatchObject({ exitCode: 1 });
+  });
+
+  it('says remove in JSON when asked', async () => {
+    expect((await annexd(['credentials', 'set', 'short-lived', 'user=u'], { input: 'x' })).code).toBe(0);
+    const r = await annexd(['credentials', 'remove', 'short-lived', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ name: 'short-lived', removed: true });
   });
 
   it('keeps every entry when two processes set credentials at the same time', async () => {

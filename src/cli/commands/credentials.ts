@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { CredentialStore } from '../../credentials/store.js';
 import { CredentialError, type StoreKind } from '../../credentials/model.js';
-import { checkProp } from '../../credentials/names.js';
-import { UsageError, type Command } from '../command.js';
+import { checkProp, envVarName } from '../../credentials/names.js';
+import { out, parseCommandLine, UsageError, type Command } from '../command.js';
 
 const HELP = `Usage:
   annexd credentials set NAME [PROP=VALUE ...] [--store keyring|file]
@@ -31,7 +30,11 @@ Remotes use a credential with credential=NAME, e.g. for S3:
   printf %s "$SECRET_KEY" | annexd credentials set mys3 key_id=AKIA...
   git annex enableremote REMOTE credential=mys3
 
+list shows credentials defined only by environment variables too (store
+"environment"); remove cannot remove those: unset the variables.
+
 Exit codes: 0 done, 1 failed (including "no such credential"), 2 usage error.
+With --json, a failure also prints {"error": MESSAGE, "exitCode": N} on stdout.
 `;
 
 /** Reads the secret: hidden prompt on a terminal, else all of stdin (one trailing newline dropped). */
@@ -95,30 +98,32 @@ function storeKind(value: string | undefined): StoreKind | undefined {
   throw new UsageError(`--store must be keyring or file, not "${value}"`);
 }
 
-const out = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+/** The options each action takes; any other is a usage error rather than silently ignored. */
+const ACTION_OPTIONS: Record<string, string[]> = {
+  set: ['store', 'json'],
+  get: ['show-secret', 'json'],
+  list: ['json'],
+  remove: ['json'],
+};
 
 export const credentialsCommand: Command = {
   name: 'credentials',
   summary: 'store, show, list and remove the credentials remotes use',
   help: HELP,
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          store: { type: 'string' },
-          json: { type: 'boolean', default: false },
-          'show-secret': { type: 'boolean', default: false },
-        },
-        strict: true,
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const { values, positionals } = parsed;
+    const parsed = parseCommandLine(args, {
+      store: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'show-secret': { type: 'boolean', default: false },
+    });
+    const { values, positionals, tokens } = parsed;
     const [action, name, ...rest] = positionals;
+    const allowed = action === undefined ? undefined : ACTION_OPTIONS[action];
+    for (const t of tokens) {
+      if (allowed && t.kind === 'option' && !allowed.includes(t.name)) {
+        throw new UsageError(`--${t.name} does not apply to credentials ${action} (it takes ${allowed.map((o) => `--${o}`).join(', ')})`);
+      }
+    }
     const store = new CredentialStore();
     const needName = (): string => {
       if (!name) throw new UsageError(`credentials ${action} needs a NAME`);
@@ -161,18 +166,26 @@ export const credentialsCommand: Command = {
           out(`no credentials stored (in ${store.dir})`);
         } else {
           const width = Math.max(4, ...all.map((c) => c.name.length));
-          out(`${'NAME'.padEnd(width)}  STORE    PROPERTIES`);
+          const storeWidth = Math.max(5, ...all.map((c) => c.store.length));
+          out(`${'NAME'.padEnd(width)}  ${'STORE'.padEnd(storeWidth)}  PROPERTIES`);
           for (const c of all) {
             const props = Object.entries(c.props).map(([k, v]) => `${k}=${v}`).join(' ');
-            out(`${c.name.padEnd(width)}  ${c.store.padEnd(7)}  ${props}`);
+            out(`${c.name.padEnd(width)}  ${c.store.padEnd(storeWidth)}  ${props}`.trimEnd());
           }
         }
         return 0;
       }
       case 'remove': {
         const n = needName();
-        if (!(await store.remove(n))) throw new CredentialError(`no credential named "${n}"`);
-        out(`removed credential "${n}"`);
+        if (rest.length) throw new UsageError('credentials remove takes one NAME');
+        if (!(await store.remove(n))) {
+          if ((await store.get(n))?.store === 'environment') {
+            throw new CredentialError(`credential "${n}" is defined only by environment variables (${envVarName(n, '')}*): unset them to remove it`);
+          }
+          throw new CredentialError(`no credential named "${n}" (annexd credentials list shows them)`);
+        }
+        if (values.json) out(JSON.stringify({ name: n, removed: true }));
+        else out(`removed credential "${n}"`);
         return 0;
       }
       case undefined:

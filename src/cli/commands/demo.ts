@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { runDemo } from '../../demo/run-demo.js';
-import { UsageError, type Command } from '../command.js';
+import { parseCommandLine, UsageError, type Command } from '../command.js';
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -12,7 +11,9 @@ scratch git-annex repository, starts an S3-compatible server (s3rver) on
 127.0.0.1, sets up an annexd-s3 special remote, then copies, drops, gets back
 and verifies the data, showing git-annex's output as it goes.
 
-Needs git and git-annex on PATH.
+Needs git and git-annex on PATH. Ctrl-C stops it: the remote aborts its
+uploads, the scratch directory is removed (unless --keep) and the exit code
+is 130; a second Ctrl-C quits at once.
 
 Options:
   --keep            keep the scratch directory (its path is printed)
@@ -20,20 +21,12 @@ Options:
   --small-files N   number of small files (default 20)
 `,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          keep: { type: 'boolean', default: false },
-          'big-mib': { type: 'string', default: '96' },
-          'small-files': { type: 'string', default: '20' },
-        },
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const { values, positionals } = parseCommandLine(args, {
+      keep: { type: 'boolean', default: false },
+      'big-mib': { type: 'string', default: '96' },
+      'small-files': { type: 'string', default: '20' },
+    });
+    if (positionals.length) throw new UsageError(`demo takes no arguments, only options (not "${positionals[0]}")`);
     const count = (name: string, v: string, max: number): number => {
       if (!/^\d+$/.test(v) || Number(v) > max) throw new UsageError(`--${name} must be a whole number up to ${max}`);
       return Number(v);

@@ -414,7 +414,93 @@ export class S3Store {
     );
   }
 
+  /**
+   * Every unfinished multipart upload under `prefix` (ListMultipartUploads,
+   * followed page by page through its key and upload-id markers).
+   */
+  async listMultipartUploads(prefix: string, ctx: RequestContext): Promise<MultipartUploadInfo[]> {
+    const { ListMultipartUploadsCommand } = this.sdk;
+    const uploads: MultipartUploadInfo[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.retry('list multipart uploads', ctx, () =>
+        this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+          { abortSignal: ctx.signal },
+        ),
+      );
+      for (const u of page.Uploads ?? []) {
+        if (u.Key !== undefined && u.UploadId !== undefined) uploads.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated });
+      }
+      // A server that says "truncated" without a way on would loop forever: stop there.
+      if (!page.IsTruncated || (page.NextKeyMarker === keyMarker && page.NextUploadIdMarker === uploadIdMarker) || !page.NextKeyMarker) break;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+    return uploads;
+  }
+
+  /**
+   * What the parts of an unfinished upload add up to, and when the last one
+   * arrived (ListParts, all pages); undefined when the upload is gone (completed or aborted meanwhile).
+   */
+  async uploadParts(objectKey: string, uploadId: string, ctx: RequestContext): Promise<UploadPartsSummary | undefined> {
+    const { ListPartsCommand } = this.sdk;
+    const summary: UploadPartsSummary = { count: 0, bytes: 0, lastModified: undefined };
+    let marker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.retry('list parts', ctx, () =>
+          this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumberMarker: marker }), {
+            abortSignal: ctx.signal,
+          }),
+        );
+      } catch (err) {
+        if (errorName(err) === 'NoSuchUpload') return undefined;
+        throw err;
+      }
+      for (const p of page.Parts ?? []) {
+        summary.count++;
+        summary.bytes += p.Size ?? 0;
+        if (p.LastModified && (!summary.lastModified || p.LastModified > summary.lastModified)) summary.lastModified = p.LastModified;
+      }
+      if (!page.IsTruncated || !page.NextPartNumberMarker || page.NextPartNumberMarker === marker) break;
+      marker = page.NextPartNumberMarker;
+    }
+    return summary;
+  }
+
+  /** AbortMultipartUpload of an abandoned upload: 'gone' when the server no longer has it (NoSuchUpload). */
+  async abortUpload(objectKey: string, uploadId: string, ctx: RequestContext): Promise<'aborted' | 'gone'> {
+    const { AbortMultipartUploadCommand } = this.sdk;
+    try {
+      await this.retry('abort multipart upload', ctx, () =>
+        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), { abortSignal: ctx.signal }),
+      );
+      return 'aborted';
+    } catch (err) {
+      if (errorName(err) === 'NoSuchUpload') return 'gone';
+      throw err;
+    }
+  }
+
   close(): void {
     this.client.destroy();
   }
+}
+
+/** An unfinished multipart upload, as ListMultipartUploads reports it. */
+export interface MultipartUploadInfo {
+  key: string;
+  uploadId: string;
+  initiated: Date | undefined;
+}
+
+/** The parts of an unfinished upload: how many, their bytes, and when the newest arrived. */
+export interface UploadPartsSummary {
+  count: number;
+  bytes: number;
+  lastModified: Date | undefined;
 }
