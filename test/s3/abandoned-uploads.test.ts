@@ -27,7 +27,7 @@ import { exec, type ExecResult } from '../../src/util/exec.js';
 import { AnnexRepo, createSandbox, initExternalRemote, type Sandbox } from '../support/annex.js';
 import { withFaultProxy } from '../support/fault-proxy.js';
 import { killMidway } from '../support/kill.js';
-import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
+import { initS3Remote, startEmbeddedTestS3, type TestS3 } from '../support/s3.js';
 import { BIN_DIR } from '../support/tools.js';
 
 const MiB = 1024 * 1024;
@@ -38,19 +38,7 @@ let full: TestS3;
 let plain: TestS3;
 
 /** Starts the embedded server in `dir`, leaving the multipart calls in `without` to plain s3rver. */
-async function embeddedServer(dir: string, without: string): Promise<TestS3> {
-  const saved = { external: process.env.ANNEXD_TEST_S3_ENDPOINT, without: process.env.ANNEXD_S3_WITHOUT };
-  delete process.env.ANNEXD_TEST_S3_ENDPOINT;
-  process.env.ANNEXD_S3_WITHOUT = without;
-  try {
-    return await startTestS3(dir);
-  } finally {
-    for (const [name, value] of [['ANNEXD_TEST_S3_ENDPOINT', saved.external], ['ANNEXD_S3_WITHOUT', saved.without]] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
-}
+const embeddedServer = (dir: string, without: string): Promise<TestS3> => startEmbeddedTestS3(dir, { ANNEXD_S3_WITHOUT: without });
 
 let partial: TestS3;
 

@@ -60,9 +60,18 @@ function build(endpoint: string, accessKeyId: string, secretAccessKey: string, s
   };
 }
 
-/** Starts a server (or attaches to ANNEXD_TEST_S3_ENDPOINT). */
-export async function startTestS3(dataDir: string, secret = randomBytes(16).toString('hex')): Promise<TestS3> {
-  const external = process.env.ANNEXD_TEST_S3_ENDPOINT;
+/** Starts the embedded server with extra environment, e.g. ANNEXD_S3_WITHOUT (never an external one: the caller needs this server). */
+export function startEmbeddedTestS3(dataDir: string, serverEnv: NodeJS.ProcessEnv): Promise<TestS3> {
+  return startTestS3(dataDir, undefined, serverEnv);
+}
+
+/** Starts a server (or attaches to ANNEXD_TEST_S3_ENDPOINT, unless `serverEnv` asks for the embedded one's options). */
+export async function startTestS3(
+  dataDir: string,
+  secret = randomBytes(16).toString('hex'),
+  serverEnv?: NodeJS.ProcessEnv,
+): Promise<TestS3> {
+  const external = serverEnv ? undefined : process.env.ANNEXD_TEST_S3_ENDPOINT;
   if (external) {
     const id = process.env.ANNEXD_TEST_S3_ACCESS_KEY_ID;
     const key = process.env.ANNEXD_TEST_S3_SECRET_ACCESS_KEY;
@@ -73,7 +82,7 @@ export async function startTestS3(dataDir: string, secret = randomBytes(16).toSt
   }
   requireBuild();
   const child: ChildProcess = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'demo', 's3-server-main.js'), join(dataDir, 's3-data')], {
-    env: { ...process.env, ANNEXD_S3_ACCESS_KEY_ID: 'annexd-test', ANNEXD_S3_SECRET_ACCESS_KEY: secret },
+    env: { ...process.env, ...serverEnv, ANNEXD_S3_ACCESS_KEY_ID: 'annexd-test', ANNEXD_S3_SECRET_ACCESS_KEY: secret },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {

@@ -70,6 +70,25 @@ export interface BackendDefinition<S extends Schema> {
   describeError(err: unknown, operation: string, config: ConfigOf<S>): string;
 }
 
+/**
+ * A remote's validated settings as git-annex gives them, with this
+ * repository's own choices (credential=) over them: what INITREMOTE and
+ * PREPARE read, and what annexd commands acting on a remote read too.
+ */
+export async function readRemoteConfig<S extends Schema>(
+  def: Pick<BackendDefinition<S>, 'schema' | 'repoSettings'>,
+  ctx: RequestContext,
+  phase: 'initremote' | 'prepare',
+  shared?: Record<string, string>,
+): Promise<{ cfg: ConfigOf<S>; view: RepoSettingsView | undefined }> {
+  const view = def.repoSettings ? await repoSettings(ctx, def.repoSettings, phase, shared) : undefined;
+  const cfg = await readConfig(def.schema, async (n) => {
+    const v = await ctx.annex.getConfig(n);
+    return view ? view.value(n, v) : v;
+  });
+  return { cfg, view };
+}
+
 /** The failure was for want of a credential (none found, or a server asking for one that was not sent). */
 function lacksCredentials(err: unknown): boolean {
   for (let e: unknown = err, i = 0; i < 5 && e instanceof Error; e = e.cause, i++) {
@@ -114,12 +133,9 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
     phase: 'initremote' | 'prepare',
     shared?: Record<string, string>,
   ): Promise<{ cfg: ConfigOf<S>; view: RepoSettingsView | undefined }> => {
-    const view = def.repoSettings ? await repoSettings(ctx, def.repoSettings, phase, shared) : undefined;
-    current = await readConfig(def.schema, async (n) => {
-      const v = await ctx.annex.getConfig(n);
-      return view ? view.value(n, v) : v;
-    });
-    return { cfg: current, view };
+    const read = await readRemoteConfig(def, ctx, phase, shared);
+    current = read.cfg;
+    return read;
   };
 
   const exporter: ExportHandler | undefined = def.exportCapable

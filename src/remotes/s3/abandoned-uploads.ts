@@ -8,12 +8,10 @@
  */
 import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
-import { readConfig } from '../core/config.js';
-import { repoSettings } from '../core/repo-settings.js';
-import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
-import { resolveS3Auth } from './credentials.js';
-import { s3Definition } from './index.js';
-import { describeS3Error, errorName, httpStatus } from './errors.js';
+import { readRemoteConfig } from '../core/backend.js';
+import { describeEndpoint, s3Settings, type S3Settings } from './config.js';
+import { connectS3, s3Definition } from './index.js';
+import { describeS3Error, errorName, httpStatus, lacksCall } from './errors.js';
 import type { S3Store } from './store.js';
 
 /** The default idle age after which an upload counts as abandoned: a day. */
@@ -50,27 +48,11 @@ export class MissingMultipartCallError extends RemoteError {
   }
 }
 
-/** NotImplemented (501) or MethodNotAllowed (405): the server lacks the call, as s3rver 3.7 does. */
-export function lacksCall(err: unknown): boolean {
-  const status = httpStatus(err);
-  return status === 501 || status === 405 || errorName(err) === 'NotImplemented' || errorName(err) === 'MethodNotAllowed';
-}
 
 /** The remote's validated settings and a client with the credentials the remote itself would use (the shared chain). */
 export async function openS3Remote(ctx: RequestContext): Promise<{ settings: S3Settings; store: S3Store }> {
-  // As at PREPARE: remote.log's values, with this repository's own choices (credential=) over them.
-  const checks = s3Definition.repoSettings;
-  const view = checks ? await repoSettings(ctx, checks, 'prepare') : undefined;
-  const settings = s3Settings(
-    await readConfig(s3Schema, async (name) => {
-      const value = await ctx.annex.getConfig(name);
-      return view ? view.value(name, value) : value;
-    }),
-  );
-  const auth = await resolveS3Auth(ctx, settings);
-  const { S3Store } = await import('./store.js');
-  const store = 'credential' in auth ? await S3Store.connect(settings, auth.credential) : await S3Store.connect(settings, undefined, auth.profile);
-  return { settings, store };
+  const settings = s3Settings((await readRemoteConfig(s3Definition, ctx, 'prepare')).cfg);
+  return { settings, store: await connectS3(settings, ctx) };
 }
 
 /** Every unfinished upload under the remote's prefix, with its idle time, oldest activity first. */

@@ -86,6 +86,12 @@ export function addressingAdvice(s: S3Settings): string {
     : `check that endpoint= is the server's S3 address and that it supports path-style requests${s.pathStyle ? ' (else set pathstyle=no)' : ' (else set pathstyle=yes)'}`;
 }
 
+/** NotImplemented (501) or MethodNotAllowed (405): the server lacks the call, as s3rver 3.7 does. */
+export function lacksCall(err: unknown): boolean {
+  const status = httpStatus(err);
+  return status === 501 || status === 405 || errorName(err) === 'NotImplemented' || errorName(err) === 'MethodNotAllowed';
+}
+
 /** One line naming the cause and, where we know it, the fix. */
 export function describeS3Error(err: unknown, operation: string, s: S3Settings): string {
   const net = networkProblem(err, describeEndpoint(s));

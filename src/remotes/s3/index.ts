@@ -114,8 +114,7 @@ class S3Backend implements Backend {
 }
 
 /** Resolves credentials and opens a client; `auth` is passed when the caller already has it. */
-
-async function connect(s: S3Settings, ctx: RequestContext, auth?: S3Auth): Promise<S3Store> {
+export async function connectS3(s: S3Settings, ctx: RequestContext, auth?: S3Auth): Promise<S3Store> {
   const a = auth ?? (await resolveS3Auth(ctx, s));
   // Loaded here, not at start-up: the store brings in the AWS SDK and the signer.
   const { S3Store } = await import('./store.js');
@@ -131,7 +130,7 @@ export const s3Definition: BackendDefinition<typeof s3Schema> = {
   async initRemote(config, ctx) {
     const s = s3Settings(config);
     const auth = await resolveS3Auth(ctx, s);
-    const store = await connect(s, ctx, auth);
+    const store = await connectS3(s, ctx, auth);
     try {
       const outcome = await store.ensureBucket(ctx);
       await ctx.annex.info(`bucket "${s.bucket}" ${outcome === 'created' ? 'created' : 'found'} at ${describeEndpoint(s)}`);
@@ -150,7 +149,7 @@ export const s3Definition: BackendDefinition<typeof s3Schema> = {
   },
   async open(config, ctx) {
     const s = s3Settings(config);
-    return new S3Backend(await connect(s, ctx), s);
+    return new S3Backend(await connectS3(s, ctx), s);
   },
   describeError(err, operation, config) {
     return describeS3Error(err, operation, s3Settings(config));

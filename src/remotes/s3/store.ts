@@ -21,7 +21,7 @@ import { countingStream } from '../core/progress.js';
 import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
 import { describeEndpoint, endpointUrl, type S3Settings } from './config.js';
-import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, notS3Answer } from './errors.js';
+import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, lacksCall, notS3Answer } from './errors.js';
 import { LeanS3, S3HttpError } from './lean-request.js';
 import { parseContentRange } from '../core/content-range.js';
 
@@ -82,6 +82,9 @@ async function withFileBody<T>(
 }
 
 export class S3Store {
+  /** Whether the user was told that this server keeps the parts of aborted uploads (said once per process). */
+  private toldNoAbort = false;
+
   private constructor(
     private readonly sdk: Sdk,
     private readonly client: S3Client,
@@ -324,7 +327,14 @@ export class S3Store {
           { abortSignal: AbortSignal.timeout(10_000) },
         );
       } catch (err) {
-        if (httpStatus(err) !== 404) {
+        if (lacksCall(err)) {
+          if (!this.toldNoAbort) {
+            this.toldNoAbort = true;
+            void t.annex.info(
+              `the S3 server at ${describeEndpoint(this.settings)} does not implement AbortMultipartUpload (${errorName(err)}): the parts of an interrupted upload stay there; "annexd s3-uploads REMOTE" lists them`,
+            );
+          }
+        } else if (httpStatus(err) !== 404) {
           void t.annex.debug(`could not abort multipart upload ${uploadId}: ${describeS3Error(err, 'abort', this.settings)}`);
         }
         return;
