@@ -55,6 +55,13 @@ describe('URLs and paths a new user mistypes', () => {
     expect(endpoint.parse('https://[::1]:9000/')).toBe('https://[::1]:9000');
   });
 
+  it('an S3 endpoint (any URL setting) whose path new URL() would quietly rewrite is refused', () => {
+    expect(() => endpoint.parse('http://127.0.0.1:9000/s3/../other')).toThrow('has the path "/s3/../other", which must not contain "." or ".." segments');
+    expect(() => endpoint.parse('http://127.0.0.1:9000/%2e%2e/x')).toThrow('"." or ".." segments');
+    expect(() => endpoint.parse('http://127.0.0.1:9000/?x=1')).toThrow('must not contain a query');
+    expect(endpoint.parse('http://127.0.0.1:9000/s3/')).toBe('http://127.0.0.1:9000/s3');
+  });
+
   it('pathProblem refuses what could leave a bucket or collection, and nothing else', () => {
     for (const p of ['', 'annex/', 'a/b/c', 'a.b/..c/', 'x']) expect(pathProblem(p)).toBeUndefined();
     expect(pathProblem('../up/')).toMatch(/"\." or "\.\." segments/);

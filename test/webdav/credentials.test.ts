@@ -175,7 +175,7 @@ describe('bad urls', () => {
       [`${plainUrl}/%2E%2e/up2`, dots],
       [`${plainUrl}\\..\\up2`, dots],
       [`${plainUrl}//x`, /url= has the path "[^"]*", which must not contain empty segments \("\/\/"\)/],
-      [`${plainUrl}?dir=annex`, /url= must not contain a query \("\?…"\) or a fragment \("#…"\): give the collection's path only/],
+      [`${plainUrl}?dir=annex`, /url= must not contain a query \("\?…"\) or a fragment \("#…"\): give the server's path only/],
       [`${plainUrl}#annex`, /url= must not contain a query \("\?…"\) or a fragment \("#…"\)/],
     ];
     const before = plainRequests;

@@ -37,6 +37,21 @@ export function textWithDefault(description: string, fallback: string): FieldSpe
   return spec(description, (raw) => raw || fallback);
 }
 
+/**
+ * What is wrong with the path of a server URL (a WebDAV collection, an S3
+ * endpoint), judged on the raw text:
+ * new URL() quietly resolves "..", "." (also written %2e) and treats "\" as
+ * "/", so "…/dav/../up2" would store in /up2. A query or fragment would be
+ * dropped. Trailing slashes are fine (the value is kept without them).
+ */
+function urlPathProblem(raw: string): string | undefined {
+  const rest = raw.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/\\?#]*/i, '');
+  if (/[?#]/.test(rest)) return 'must not contain a query ("?…") or a fragment ("#…"): give the server\'s path only';
+  const path = rest.replaceAll('\\', '/').replace(/%2e/gi, '.').replace(/\/+$/, '');
+  const problem = pathProblem(path.replace(/^\//, ''));
+  return problem && `has the path "${rest}", which ${problem}`;
+}
+
 /** An http(s) URL; the value is kept without a trailing slash. */
 export function optionalHttpUrl(description: string): FieldSpec<string | undefined> {
   return spec(description, (raw) => {
@@ -57,6 +72,8 @@ export function optionalHttpUrl(description: string): FieldSpec<string | undefin
     if (u.username || u.password) {
       throw new Error('must not contain a user name or password; use the credential settings instead');
     }
+    const problem = urlPathProblem(raw);
+    if (problem) throw new Error(problem);
     return raw.replace(/\/+$/, '');
   });
 }

@@ -1,19 +1,5 @@
 /** Every setting of an annexd-webdav remote: drives LISTCONFIGS, --help and validation. */
-import { integer, optionalHttpUrl, optionalText, pathProblem, type ConfigOf, type FieldSpec } from '../core/config.js';
-
-/**
- * What is wrong with the path of a collection URL, judged on the raw text:
- * new URL() quietly resolves "..", "." (also written %2e) and treats "\" as
- * "/", so "…/dav/../up2" would store in /up2. A query or fragment would be
- * dropped. Trailing slashes are fine (the value is kept without them).
- */
-function collectionPathProblem(raw: string): string | undefined {
-  const rest = raw.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/\\?#]*/i, '');
-  if (/[?#]/.test(rest)) return 'must not contain a query ("?…") or a fragment ("#…"): give the collection\'s path only';
-  const path = rest.replaceAll('\\', '/').replace(/%2e/gi, '.').replace(/\/+$/, '');
-  const problem = pathProblem(path.replace(/^\//, ''));
-  return problem && `has the path "${rest}", which ${problem}`;
-}
+import { integer, optionalHttpUrl, optionalText, type ConfigOf, type FieldSpec } from '../core/config.js';
 
 /** The collection URL is the one setting a WebDAV remote cannot do without. */
 function requiredHttpUrl(description: string, example: string): FieldSpec<string> {
@@ -23,8 +9,6 @@ function requiredHttpUrl(description: string, example: string): FieldSpec<string
     parse(raw) {
       const url = inner.parse(raw);
       if (url === undefined) throw new Error(`is required, e.g. ${example}`);
-      const problem = collectionPathProblem(raw);
-      if (problem) throw new Error(problem);
       return url;
     },
   };
