@@ -12,11 +12,13 @@ import { DeleteBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/cli
 import { AnnexRepo } from '../support/annex.js';
 import { initS3Remote, useS3Suite } from '../support/s3.js';
 import { startWebSources, type WebSources } from '../support/http-sources.js';
+import { startTestDav, type TestDav } from '../support/webdav.js';
 import { requireTool } from '../support/tools.js';
 
 const suite = useS3Suite();
 let repo: AnnexRepo;
 let web: WebSources;
+let dav: TestDav;
 let tls: https.Server;
 let tlsPort: number;
 let caFile: string;
@@ -26,6 +28,7 @@ const base = ['type=external', 'externaltype=annexd-s3', 'encryption=none'];
 beforeAll(async () => {
   repo = await AnnexRepo.create(suite.sandbox);
   web = await startWebSources(suite.sandbox.dir);
+  dav = await startTestDav('lighttpd', suite.sandbox.dir);
   requireTool('openssl', 'apt-get install -y openssl');
   // A real TLS server whose certificate is for another name; trusted through NODE_EXTRA_CA_CERTS.
   const key = join(suite.sandbox.dir, 'tls.key');
@@ -38,6 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await web?.stop();
+  await dav?.stop();
   await new Promise((r) => tls?.close(r));
 });
 
@@ -91,6 +95,11 @@ describe('endpoints that are not what they seem', () => {
   it('a web server that is not S3: "does not look like an S3 server"', async () => {
     const out = await initremoteFails(suite.s3.credsEnv, 'notS3', ...base, 'bucket=b1', `endpoint=${web.web}`);
     expect(out).toMatch(new RegExp(`${web.web.replace(/[.]/g, '\\.')} does not look like an S3 server: it answered HTTP \\d+ with (an HTML page|something that is not S3 XML); check endpoint=`));
+  });
+
+  it('a WebDAV server given as the endpoint (it asks for HTTP authentication, S3 never does)', async () => {
+    const out = await initremoteFails(suite.s3.credsEnv, 'davAsS3', ...base, 'bucket=b1', `endpoint=${dav.url}`);
+    expect(out).toMatch(/does not look like an S3 server: it answered HTTP 401/);
   });
 
   it('http:// to a port that speaks https: suggests the https:// URL, at once', async () => {
