@@ -25,7 +25,7 @@ import type { AnnexApi, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { exec } from '../../util/exec.js';
 import { redact } from '../../util/redact.js';
-import { parseRemoteLog } from './repo-settings.js';
+import { readRemoteLog } from './repo-settings.js';
 
 export interface LocalRemote {
   /** The name it was asked for. */
@@ -41,19 +41,13 @@ async function git(args: string[], cwd: string | undefined): Promise<{ code: num
   return exec('git', args, { cwd, env: process.env });
 }
 
-/** Each remote's settings in remote.log: the git-annex branch's, and the journal's uncommitted changes (public and private). */
-async function readRemoteLog(gitDir: string, cwd: string | undefined): Promise<Map<string, Record<string, string>>> {
+/** Each remote's settings in remote.log; a repository without a git-annex branch is named as such. */
+async function remoteLogOf(gitDir: string, cwd: string | undefined): Promise<Map<string, Record<string, string>>> {
   const branch = await git(['rev-parse', '--verify', '--quiet', 'refs/heads/git-annex'], cwd);
   if (branch.code !== 0) {
     throw new RemoteError('this git repository has no git-annex branch: run annexd in the git-annex repository that has the remote (or git annex init first)');
   }
-  const committed = await git(['cat-file', 'blob', 'git-annex:remote.log'], cwd);
-  const texts = [committed.code === 0 ? committed.stdout : ''];
-  for (const journal of ['journal', 'journal-private']) {
-    texts.push(await readFile(join(gitDir, 'annex', journal, 'remote.log'), 'utf8').catch(() => ''));
-  }
-  // The newest line of each remote wins, wherever it is.
-  return parseRemoteLog(texts.join('\n'));
+  return readRemoteLog(gitDir);
 }
 
 /**
@@ -68,7 +62,7 @@ export async function findLocalRemote(name: string, options: { cwd?: string } = 
     throw new RemoteError(`not in a git repository (${dir.stderr.trim().split('\n')[0] ?? 'git rev-parse failed'}): run annexd inside the git-annex repository that has the remote`);
   }
   const gitDir = dir.stdout.trim();
-  const log = await readRemoteLog(gitDir, cwd);
+  const log = await remoteLogOf(gitDir, cwd);
   const configured = await git(['config', '--get', `remote.${name}.annex-uuid`], cwd);
   let uuid = configured.code === 0 ? configured.stdout.trim() : '';
   if (!uuid) {

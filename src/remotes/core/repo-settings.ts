@@ -45,10 +45,21 @@ export function parseRemoteLog(text: string): Map<string, Record<string, string>
  */
 export async function sharedConfig(ctx: RequestContext): Promise<Record<string, string> | undefined> {
   const gitDir = (await ctx.annex.getGitDir()).toString();
-  const uuid = await ctx.annex.getUUID();
+  return (await readRemoteLog(gitDir)).get(await ctx.annex.getUUID());
+}
+
+/**
+ * Every remote's shared config: the git-annex branch's remote.log and the
+ * journal's changes git-annex has not committed yet (public and private);
+ * the newest line of each remote wins, wherever it is.
+ */
+export async function readRemoteLog(gitDir: string): Promise<Map<string, Record<string, string>>> {
   const committed = await exec('git', ['--git-dir', gitDir, 'cat-file', 'blob', 'git-annex:remote.log']);
-  const journal = await readFile(`${gitDir}/annex/journal/remote.log`, 'utf8').catch(() => '');
-  return parseRemoteLog(`${committed.code === 0 ? committed.stdout : ''}\n${journal}`).get(uuid);
+  const texts = [committed.code === 0 ? committed.stdout : ''];
+  for (const journal of ['journal', 'journal-private']) {
+    texts.push(await readFile(`${gitDir}/annex/${journal}/remote.log`, 'utf8').catch(() => ''));
+  }
+  return parseRemoteLog(texts.join('\n'));
 }
 
 async function localFile(ctx: RequestContext): Promise<{ dir: string; file: string }> {
