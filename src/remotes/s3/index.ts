@@ -4,26 +4,21 @@
  * remote); export trees put files at <prefix><path>.
  */
 import type { LocalPath, RequestContext } from '../../protocol/contract.js';
-import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
-import { pathProblem } from '../core/config.js';
 import { credentialKnown } from '../core/credentials.js';
 import { holdsKey } from '../core/keys.js';
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
 import { encodeSegment } from './address.js';
+import { exportObjectName } from './names.js';
 import type { S3Store } from './store.js';
 import { rememberCredential } from '../core/local-creds.js';
 
-/** S3 object names are UTF-8; an export path that is not cannot be stored. */
+/** Where an export name lives: under the prefix, by the rule of names.ts (UTF-8 as is, other bytes encoded). */
 function exportObjectKey(s: S3Settings, name: WireName): string {
-  const text = name.text;
-  if (text === undefined) throw new RemoteError(`cannot export "${name}": S3 object names must be valid UTF-8`);
-  const problem = pathProblem(text, { trailingSlash: false });
-  if (problem) throw new RemoteError(`cannot export "${text}": an export path ${problem}`);
-  return s.prefix + text;
+  return s.prefix + exportObjectName(name);
 }
 
 class S3Backend implements Backend {

@@ -27,7 +27,7 @@ import { HttpStatusError } from '../core/http-error.js';
 import { orAlreadyDone, retryRequest } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
 import { TMP_COLLECTION, type WebdavSettings } from './config.js';
-import { classifyDavError, describeDavError, NotWebdavError, notWebdavReason } from './errors.js';
+import { classifyDavError, describeDavError, isUtf8Path, NameRefusedError, NotWebdavError, notWebdavReason } from './errors.js';
 import { parseContentRange } from '../core/content-range.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
@@ -339,6 +339,8 @@ export class DavStore {
     });
     // A server that ignores PROPFIND may send a whole file: read only what a verdict needs.
     const text = await readText(res, res.statusCode === 207 ? MAX_MULTISTATUS : MAX_ERROR_BODY);
+    // A 400 for a name that is not UTF-8 is about the name; the server is a WebDAV server.
+    if (res.statusCode === 400 && !isUtf8Path(path)) throw new NameRefusedError(this.client.url(path), 400);
     const notDav = notWebdavReason(res.statusCode, text);
     if (notDav) throw new NotWebdavError(this.settings.url, notDav);
     if (res.statusCode === 207) return { xml: text, date: headerValue(res.headers, 'date') };
@@ -388,7 +390,13 @@ export class DavStore {
         await this.ensureCollection(parent, ctx, true);
         res = await send();
       }
-      if (!ok(res.statusCode)) throw await this.client.failure(res, 'MOVE', from);
+      if (!ok(res.statusCode)) {
+        if ((res.statusCode === 400 || res.statusCode === 404) && !isUtf8Path(to)) {
+          await res.body.dump();
+          throw new NameRefusedError(this.client.url(to), res.statusCode);
+        }
+        throw await this.client.failure(res, 'MOVE', from);
+      }
       await res.body.dump();
     };
     // The source gone and the destination there: an attempt whose answer was lost moved it.

@@ -21,6 +21,32 @@ export class NotWebdavError extends Error {
   }
 }
 
+/** Whether a percent-encoded path decodes to valid UTF-8 (an export name of other bytes does not). */
+export function isUtf8Path(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The server refuses a name that is not valid UTF-8 (lighttpd's mod_webdav
+ * answers 400 or 404): a verdict on the name, not on the server.
+ */
+export class NameRefusedError extends Error {
+  override readonly name = 'NameRefusedError';
+  constructor(
+    readonly url: string,
+    readonly status: number,
+  ) {
+    super(
+      `the server refuses the name ${url} (HTTP ${status}): it does not take file names that are not valid UTF-8; rename the file to UTF-8, or use a WebDAV server that stores any bytes (Apache mod_dav, rclone)`,
+    );
+  }
+}
+
 /** An S3 server's error document: <Error><Code>NoSuchBucket</Code>…<Message>…</Message>. */
 function s3ErrorCode(body: string): string | undefined {
   if (!/<Error>/.test(body)) return undefined;
@@ -80,6 +106,7 @@ export function describeDavError(err: unknown, operation: string, s: WebdavSetti
   const net = networkProblem(err, s.url);
   if (net) return `${operation} failed: ${net}`;
   if (err instanceof NotWebdavError) return `${operation} failed: ${err.message}; check url=`;
+  if (err instanceof NameRefusedError) return `${operation} failed: ${err.message}`;
   if (err instanceof HttpStatusError) return describeHttp(err, operation, s);
   const fs = err as NodeJS.ErrnoException | undefined;
   if (fs?.code === 'ENOENT' && fs.path !== undefined) return `${operation} failed: local file not found: ${fs.path}`;

@@ -8,31 +8,30 @@ import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
 import { credentialKnown, type Credential } from '../core/credentials.js';
+import { checkedExportName, encodePathBytes } from '../core/export-names.js';
 import { holdsKey } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
-import { pathProblem } from '../core/config.js';
 import { TMP_COLLECTION, webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
 import { CREDS_SETTING, resolveWebdavCredential } from './credentials.js';
 import type { DavStore } from './dav.js';
 import { describeDavError } from './errors.js';
 
-/** Percent-encodes each segment of a slash-separated path. */
-const encodePath = (path: string): string => path.split('/').map(encodeURIComponent).join('/');
+/** Percent-encodes each segment of a slash-separated path of text. */
+const encodePath = (path: string): string => encodePathBytes(Buffer.from(path, 'utf8'));
 
 /**
- * Export paths become URL paths. Refused: a name that is not UTF-8 (it has no
- * URL), "." and ".." segments (a server resolves them, and could write outside
- * the collection), empty segments, and TMP_COLLECTION, where uploads in progress live.
+ * Export paths become URL paths, byte for byte: a name that is not UTF-8
+ * (Latin-1 in old datasets) is percent-encoded as it is, and the server
+ * stores exactly those bytes. Refused: "." and ".." segments (a server
+ * resolves them, and could write outside the collection), empty segments,
+ * and TMP_COLLECTION, where uploads in progress live.
  */
 function exportPath(name: WireName): string {
-  const text = name.text;
-  if (text === undefined) throw new RemoteError(`cannot export "${name}": WebDAV paths must be valid UTF-8`);
-  const problem = pathProblem(text, { trailingSlash: false });
-  if (problem) throw new RemoteError(`cannot export "${text}": export names ${problem}`);
-  if (text === TMP_COLLECTION || text.startsWith(`${TMP_COLLECTION}/`)) {
-    throw new RemoteError(`cannot export "${text}": annexd-webdav keeps uploads in progress in ${TMP_COLLECTION}/; rename it, or export a subdirectory`);
+  const wire = checkedExportName(name);
+  if (wire === TMP_COLLECTION || wire.startsWith(`${TMP_COLLECTION}/`)) {
+    throw new RemoteError(`cannot export "${name}": annexd-webdav keeps uploads in progress in ${TMP_COLLECTION}/; rename it, or export a subdirectory`);
   }
-  return encodePath(text);
+  return encodePathBytes(name.bytes);
 }
 
 class WebdavBackend implements Backend {
