@@ -16,6 +16,11 @@
  * Faults come from an explicit plan (e.g. "the first PUT stalls at 16 MiB"),
  * else from a seeded random schedule with a rate per fault. Only faults that
  * actually struck are counted, so a test can prove it was not vacuous.
+ *
+ * It also shapes the network like a wide-area link, for benches and tests:
+ * added latency in each direction (a new connection also pays one round trip
+ * for its handshake), a bandwidth cap per connection and in total, and the
+ * requests it forwarded, counted by method.
  */
 import net from 'node:net';
 
@@ -61,6 +66,12 @@ export interface FaultProxyOptions {
   retryAfterSeconds?: number;
   /** The random schedule faults one method + target at most this many times in a row (default: no limit). */
   maxConsecutive?: number;
+  /** Network shaping: milliseconds added in each direction (default 0). */
+  latencyMs?: number;
+  /** Network shaping: bytes per second in each direction of each connection (default: no cap). */
+  bytesPerSecond?: number;
+  /** Network shaping: bytes per second in each direction over all connections together (default: no cap). */
+  totalBytesPerSecond?: number;
 }
 
 export interface RequestRecord {
@@ -82,6 +93,10 @@ export interface FaultProxy {
   /** Faults that actually struck, by kind. */
   readonly injected: Readonly<Record<Fault, number>>;
   readonly requests: readonly RequestRecord[];
+  /** Requests forwarded (or answered by the proxy), by method. */
+  counts(): Record<string, number>;
+  /** Client connections accepted so far. */
+  readonly connections: number;
   /** Stops listening, ends every stall and closes every connection. */
   stop(): Promise<void>;
 }
@@ -304,6 +319,73 @@ function send(socket: net.Socket | undefined, data: Buffer | string): Promise<vo
   });
 }
 
+/** When a link is next free to send: shared by the links of all connections for the total cap. */
+class Pacer {
+  free = 0;
+  constructor(readonly bytesPerSecond: number | undefined) {}
+
+  /** Reserves the link for `bytes`; returns when their transmission ends. */
+  reserve(bytes: number, from: number): number {
+    if (!this.bytesPerSecond) return from;
+    this.free = Math.max(this.free, from) + (bytes / this.bytesPerSecond) * 1000;
+    return this.free;
+  }
+}
+
+/** Most bytes one direction of a connection holds in flight (sent by the peer, not yet delivered). */
+const MAX_IN_FLIGHT = 4 * 1024 * 1024;
+
+/**
+ * One direction of one connection, shaped: each write is delivered after its
+ * transmission time (at the caps) plus the latency, in order. The writer waits
+ * while its transmission slot has not begun, or too much is in flight, so
+ * memory stays bounded and backpressure reaches the sender.
+ */
+class Link {
+  private readonly own: Pacer;
+  private lastDelivery = 0;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly socket: () => net.Socket | undefined,
+    private readonly latencyMs: number,
+    bytesPerSecond: number | undefined,
+    private readonly total: Pacer,
+    private readonly signal: AbortSignal,
+    /** No byte leaves before this time (a new connection's handshake). */
+    private notBefore = 0,
+  ) {
+    this.own = new Pacer(bytesPerSecond);
+  }
+
+  get shaped(): boolean {
+    return this.latencyMs > 0 || this.own.bytesPerSecond !== undefined || this.total.bytesPerSecond !== undefined;
+  }
+
+  async write(data: Buffer | string): Promise<void> {
+    const socket = this.socket();
+    if (!this.shaped) return send(socket, data);
+    if (!socket || data.length === 0) return;
+    while (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((resolve) => (this.drained = resolve));
+    const now = Date.now();
+    const start = Math.max(now, this.notBefore);
+    const sent = Math.max(this.own.reserve(data.length, start), this.total.reserve(data.length, start));
+    const at = Math.max(sent + this.latencyMs, this.lastDelivery);
+    this.lastDelivery = at;
+    this.inFlight += data.length;
+    setTimeout(() => {
+      this.inFlight -= data.length;
+      if (!socket.destroyed) socket.write(data);
+      const d = this.drained;
+      this.drained = undefined;
+      d?.();
+    }, at - now);
+    // The sender may go on once its bytes are on the wire (their transmission ended).
+    if (sent > now) await sleep(sent - now, this.signal);
+  }
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(new Cut());
@@ -326,7 +408,7 @@ class Gate {
   stallAt: number | undefined;
 
   constructor(
-    private readonly to: net.Socket | undefined,
+    private readonly to: Link | undefined,
     private readonly signal: AbortSignal,
     private readonly decision: Decision | undefined,
     /** Told the offset where a planned fault strikes. */
@@ -337,7 +419,7 @@ class Gate {
     for (;;) {
       const at = Math.min(this.cutAt ?? Infinity, this.stallAt ?? Infinity);
       if (at >= this.pos + data.length) break;
-      await send(this.to, data.subarray(0, at - this.pos));
+      await this.to?.write(data.subarray(0, at - this.pos));
       data = data.subarray(at - this.pos);
       this.pos = at;
       this.strike(at);
@@ -345,7 +427,7 @@ class Gate {
       this.stallAt = undefined;
       await sleep(this.decision?.stallMs ?? 0, this.signal);
     }
-    await send(this.to, data);
+    await this.to?.write(data);
     this.pos += data.length;
   }
 }
@@ -389,6 +471,9 @@ interface Shared {
   schedule: Schedule;
   injected: Record<Fault, number>;
   requests: RequestRecord[];
+  /** The total caps, one per direction. */
+  totalUp: Pacer;
+  totalDown: Pacer;
 }
 
 /** One client connection and its own connection to the server. */
@@ -398,6 +483,8 @@ class Connection {
   private readonly serverIn: Reader;
   private readonly ended = new AbortController();
   private idle = true;
+  private readonly toServer: Link;
+  private readonly toClient: Link;
 
   constructor(
     private readonly shared: Shared,
@@ -407,6 +494,10 @@ class Connection {
     this.upstream = net.connect({ host: hostname, port: Number(port) });
     this.clientIn = new Reader(client);
     this.serverIn = new Reader(this.upstream);
+    const { latencyMs = 0, bytesPerSecond } = shared.options;
+    // The client's first bytes wait for the handshake's round trip.
+    this.toServer = new Link(() => this.upstream, latencyMs, bytesPerSecond, shared.totalUp, this.ended.signal, Date.now() + 2 * latencyMs);
+    this.toClient = new Link(() => this.client, latencyMs, bytesPerSecond, shared.totalDown, this.ended.signal);
     client.setNoDelay(true);
     this.upstream.setNoDelay(true);
     client.on('error', () => this.close());
@@ -475,12 +566,12 @@ class Connection {
       return this.answer(record.status, req, framing);
     }
 
-    const sending = new Gate(this.upstream, this.ended.signal, decision, (at) => strike('request body', at));
+    const sending = new Gate(this.toServer, this.ended.signal, decision, (at) => strike('request body', at));
     if (fault === 'cut-request') sending.cutAt = atByte ?? 1 + schedule.pick(Math.max(1, spanOf(framing) - 1));
     if (fault === 'stall' && hasBody(framing)) sending.stallAt = atByte ?? schedule.pick(spanOf(framing));
     const responseFault = fault === 'cut-response' || (fault === 'stall' && !hasBody(framing)) ? decision : undefined;
 
-    await send(this.upstream, req.raw);
+    await this.toServer.write(req.raw);
     let requestDone = false;
     // A failed upload ends the connection; the response side then fails too.
     const request = pipeBody(this.clientIn, framing, sending).then(
@@ -505,14 +596,14 @@ class Connection {
       const res = parseHead(await this.serverIn.need(HEAD_END));
       const status = Number(res.start[1]);
       if (status >= 100 && status < 200) {
-        await send(this.client, res.raw);
+        await this.toClient.write(res.raw);
         continue;
       }
       record.status = status;
       const framing = responseFraming(method, status, res.headers);
       const headLength = res.raw.length;
       const body = spanOf(framing);
-      const gate = new Gate(this.client, this.ended.signal, decision, (at) =>
+      const gate = new Gate(this.toClient, this.ended.signal, decision, (at) =>
         at >= headLength ? strike('response body', at - headLength) : strike('response head', at),
       );
       const { schedule } = this.shared;
@@ -542,8 +633,7 @@ class Connection {
     if (!waitsForContinue) await pipeBody(this.clientIn, framing, new Gate(undefined, this.ended.signal, undefined, () => undefined));
     const body = `${status} ${REASONS[status]} (injected by the test's fault proxy)\n`;
     const retryAfter = status === 500 ? '' : `Retry-After: ${this.shared.options.retryAfterSeconds ?? 1}\r\n`;
-    await send(
-      this.client,
+    await this.toClient.write(
       `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${retryAfter}` +
         `${waitsForContinue ? 'Connection: close\r\n' : ''}\r\n${req.start[0] === 'HEAD' ? '' : body}`,
     );
@@ -558,9 +648,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     schedule: new Schedule(options),
     injected: Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<Fault, number>,
     requests: [],
+    totalUp: new Pacer(options.totalBytesPerSecond),
+    totalDown: new Pacer(options.totalBytesPerSecond),
   };
+  let accepted = 0;
   const connections = new Set<Connection>();
   const server = net.createServer((client) => {
+    accepted++;
     const c = new Connection(shared, client);
     connections.add(c);
     void c.run().finally(() => connections.delete(c));
@@ -575,6 +669,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     port,
     injected: shared.injected,
     requests: shared.requests,
+    counts() {
+      const out: Record<string, number> = {};
+      for (const r of shared.requests) out[r.method] = (out[r.method] ?? 0) + 1;
+      return out;
+    },
+    get connections() {
+      return accepted;
+    },
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const c of connections) c.close();
