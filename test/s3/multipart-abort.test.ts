@@ -48,6 +48,7 @@ describe('multipart failure', () => {
       storageClass: undefined,
       createBucket: true,
       retries: 1,
+      download: { streams: 1, threshold: 64 * MiB, rangeSize: 16 * MiB },
     };
     const debug: string[] = [];
     const annex = { debug: async (m: string) => void debug.push(m), progress: async () => undefined } as unknown as AnnexApi;
@@ -80,6 +81,7 @@ describe('a server without AbortMultipartUpload', () => {
       bucket: server.bucket('noabort'), endpoint: server.endpoint, region: 'us-east-1', prefix: '', pathStyle: true,
       publicUrl: undefined, credential: undefined, partSize: 5 * MiB, multipartThreshold: 5 * MiB, concurrency: 1,
       storageClass: undefined, createBucket: true, retries: 1,
+      download: { streams: 1, threshold: 64 * MiB, rangeSize: 16 * MiB },
     };
     const info: string[] = [];
     const annex = { debug: async () => undefined, info: async (m: string) => void info.push(m), progress: async () => undefined } as unknown as AnnexApi;

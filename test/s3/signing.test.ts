@@ -23,6 +23,7 @@ function settings(over: Partial<S3Settings>): S3Settings {
     storageClass: undefined,
     createBucket: true,
     retries: 5,
+    download: { streams: 4, threshold: 64 << 20, rangeSize: 16 << 20 },
     ...over,
   };
 }

@@ -346,6 +346,9 @@ class Link {
   private lastDelivery = 0;
   private inFlight = 0;
   private drained: (() => void) | undefined;
+  /** Writes waiting for their delivery time, in order; one timer serves the head (timers alone may reorder). */
+  private readonly queue: Array<{ at: number; data: Buffer | string }> = [];
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: () => net.Socket | undefined,
@@ -354,7 +357,7 @@ class Link {
     private readonly total: Pacer,
     private readonly signal: AbortSignal,
     /** No byte leaves before this time (a new connection's handshake). */
-    private notBefore = 0,
+    private readonly notBefore = 0,
   ) {
     this.own = new Pacer(bytesPerSecond);
   }
@@ -374,15 +377,29 @@ class Link {
     const at = Math.max(sent + this.latencyMs, this.lastDelivery);
     this.lastDelivery = at;
     this.inFlight += data.length;
-    setTimeout(() => {
-      this.inFlight -= data.length;
-      if (!socket.destroyed) socket.write(data);
-      const d = this.drained;
-      this.drained = undefined;
-      d?.();
-    }, at - now);
+    this.queue.push({ at, data });
+    this.schedule();
     // The sender may go on once its bytes are on the wire (their transmission ended).
     if (sent > now) await sleep(sent - now, this.signal);
+  }
+
+  private schedule(): void {
+    if (this.timer || this.queue.length === 0) return;
+    this.timer = setTimeout(() => this.deliver(), Math.max(0, this.queue[0]!.at - Date.now()));
+  }
+
+  private deliver(): void {
+    this.timer = undefined;
+    const socket = this.socket();
+    while (this.queue.length > 0 && this.queue[0]!.at <= Date.now()) {
+      const { data } = this.queue.shift()!;
+      this.inFlight -= data.length;
+      if (socket && !socket.destroyed) socket.write(data);
+    }
+    const d = this.drained;
+    this.drained = undefined;
+    d?.();
+    this.schedule();
   }
 }
 

@@ -101,13 +101,35 @@ export async function writeFrom(
   onBytes: (n: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
-  const input = source instanceof Readable ? source : Readable.from(source);
-  const batches = arrivals(input, signal);
   let handle: FileHandle | undefined;
-  let written = 0;
   try {
     handle = await open(file, offset > 0 ? 'r+' : 'w', 0o644);
     await handle.truncate(offset);
+    return await writeAt(handle, offset, source, onBytes, signal);
+  } catch (err) {
+    if (source instanceof Readable) source.destroy();
+    throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Writes `source` into an open file at `offset` and on, leaving the rest of the
+ * file as it is (parallel ranges of one download each write their own part).
+ * Everything the source delivered is written before its error is thrown.
+ */
+export async function writeAt(
+  handle: FileHandle,
+  offset: number,
+  source: Readable | AsyncIterable<Uint8Array>,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<number> {
+  const input = source instanceof Readable ? source : Readable.from(source);
+  const batches = arrivals(input, signal);
+  let written = 0;
+  try {
     for await (const batch of batches) {
       const { bytesWritten } = await handle.writev(batch, offset + written);
       written += bytesWritten;
@@ -116,8 +138,6 @@ export async function writeFrom(
   } catch (err) {
     input.destroy();
     throw err;
-  } finally {
-    await handle?.close();
   }
   return written;
 }

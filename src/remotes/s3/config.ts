@@ -11,6 +11,7 @@ import {
   type ConfigOf,
   type FieldSpec,
 } from '../core/config.js';
+import { parallelDownloadSchema, parallelDownloadSettings, type ParallelDownloadSettings } from '../core/parallel-get.js';
 
 const MiB = 1024 * 1024;
 
@@ -55,6 +56,7 @@ export const s3Schema = {
   storageclass: optionalText('storage class for new objects, e.g. STANDARD_IA (default: the bucket default)'),
   createbucket: yesNo('create the bucket during initremote if it does not exist (default yes)', true),
   retries: integer('retries of a failed request, with exponential backoff (default 5)', 5, 0, 20),
+  ...parallelDownloadSchema,
 };
 
 export type S3Config = ConfigOf<typeof s3Schema>;
@@ -74,6 +76,7 @@ export interface S3Settings {
   storageClass: string | undefined;
   createBucket: boolean;
   retries: number;
+  download: ParallelDownloadSettings;
 }
 
 export function s3Settings(c: S3Config, env: NodeJS.ProcessEnv = process.env): S3Settings {
@@ -91,6 +94,7 @@ export function s3Settings(c: S3Config, env: NodeJS.ProcessEnv = process.env): S
     storageClass: c.storageclass,
     createBucket: c.createbucket,
     retries: c.retries,
+    download: parallelDownloadSettings(c),
   };
 }
 

@@ -7,7 +7,7 @@ import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
 import { credentialKnown } from '../core/credentials.js';
-import { holdsKey } from '../core/keys.js';
+import { holdsKey, keySize } from '../core/keys.js';
 import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './config.js';
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
@@ -35,7 +35,7 @@ class S3Backend implements Backend {
         await objects.put(objectOf(name), file, t);
         await this.recordUrl(key, objectOf(name), t, true);
       },
-      retrieve: (name, _key, file, t) => objects.get(objectOf(name), file, t),
+      retrieve: (name, key, file, t) => objects.get(objectOf(name), file, t, keySize(key)),
       checkPresent: async (name, key, ctx) => holdsKey(key, await objects.stat(objectOf(name), ctx), ctx),
       remove: async (name, key, ctx) => {
         await objects.delete(objectOf(name), ctx);
@@ -74,7 +74,7 @@ class S3Backend implements Backend {
   }
 
   retrieve(key: string, file: LocalPath, t: TransferContext): Promise<void> {
-    return this.objects.get(this.objectKey(key), file, t);
+    return this.objects.get(this.objectKey(key), file, t, keySize(key));
   }
 
   async checkPresent(key: string, ctx: RequestContext): Promise<boolean> {

@@ -24,6 +24,7 @@ import { describeEndpoint, endpointUrl, type S3Settings } from './config.js';
 import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, lacksCall, notS3Answer } from './errors.js';
 import { LeanS3, S3HttpError } from './lean-request.js';
 import { parseContentRange } from '../core/content-range.js';
+import { ObjectChangedError, parallelGet, type RangeGet } from '../core/parallel-get.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -344,11 +345,34 @@ export class S3Store {
   }
 
   /**
-   * Downloads `objectKey` into `file`. A partial file from an earlier attempt
-   * is resumed with a Range request; a cut connection resumes the same way.
+   * Downloads `objectKey` into `file`. An object of `size` at or above the
+   * download threshold comes in parallel ranges (core/parallel-get). Else a
+   * partial file from an earlier attempt is resumed with a Range request; a
+   * cut connection resumes the same way.
    */
-  async get(objectKey: string, file: LocalPath, t: TransferContext): Promise<void> {
+  async get(objectKey: string, file: LocalPath, t: TransferContext, size?: number): Promise<void> {
     const { GetObjectCommand } = this.sdk;
+    const ranged: RangeGet = async (start, end, version, signal) => {
+      let res: GetObjectCommandOutput;
+      try {
+        res = await this.client.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: `bytes=${start}-${end}`, IfMatch: version }),
+          { abortSignal: signal },
+        );
+      } catch (err) {
+        // 412: not the version asked for (If-Match); 416: shorter than the range, so not the object the download began with.
+        if (httpStatus(err) === 412 || (httpStatus(err) === 416 && version !== undefined)) {
+          throw new ObjectChangedError(`${objectKey} changed on the server during the download (HTTP ${httpStatus(err)})`, { cause: err });
+        }
+        throw err;
+      }
+      const range = parseContentRange(res.ContentRange);
+      const body = res.Body as Readable;
+      return range
+        ? { status: 206, start: range.start, total: range.total, version: res.ETag, body }
+        : { status: 200, start: 0, total: res.ContentLength, version: res.ETag, body };
+    };
+    if (await parallelGet(file, size, this.settings.download, ranged, (what, op) => this.retry(what, t, op), t)) return;
     await this.retry('retrieve', t, async () => {
       let offset = await partialSize(file);
       t.progress.set(offset);
