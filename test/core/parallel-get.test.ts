@@ -28,14 +28,14 @@ function context(progress: number[] = [], debug: string[] = []): TransferContext
 }
 
 /** An object served by ranges, like a server: version, If-Match, 206 with Content-Range. */
-function served(object: () => { data: Buffer; version: string }, log: string[] = [], honoursRange = true): RangeGet {
+function served(object: () => { data: Buffer; version: string | undefined }, log: string[] = [], honoursRange = true): RangeGet {
   return async (start, end, version) => {
     const { data, version: current } = object();
     log.push(`${start}-${end}${version ? ` if ${version}` : ''}`);
     if (version !== undefined && version !== current) throw new ObjectChangedError('412');
     const answer: RangeAnswer = honoursRange
-      ? { status: 206, start, total: data.length, version: current, body: Readable.from([data.subarray(start, end + 1)]) }
-      : { status: 200, start: 0, total: data.length, version: current, body: Readable.from([data]) };
+      ? { status: 206, start, total: data.length, versions: current ? [current] : [], body: Readable.from([data.subarray(start, end + 1)]) }
+      : { status: 200, start: 0, total: data.length, versions: current ? [current] : [], body: Readable.from([data]) };
     return answer;
   };
 }
@@ -109,5 +109,16 @@ describe('parallelGet', () => {
     expect(readFileSync(file)).toEqual(data);
     expect(log).toHaveLength(3);
     expect(log.every((l) => l.endsWith(' if v1'))).toBe(true);
+  });
+
+  it('a server that names no version: nothing is kept, for the one-stream download to start from byte 0', async () => {
+    const data = randomBytes(80 * KiB);
+    const file = Buffer.from(join(dir, `f${++n}`));
+    const log: string[] = [];
+    const debug: string[] = [];
+    expect(await parallelGet(file, data.length, settings, served(() => ({ data, version: undefined }), log), noRetry, context([], debug))).toBe(false);
+    expect(log).toEqual([`0-${16 * KiB - 1}`]);
+    expect(existsSync(file) || existsSync(`${file}.annexd-ranges`) || existsSync(`${file}.annexd-parts`)).toBe(false);
+    expect(debug.join('\n')).toMatch(/names no ETag or Last-Modified/);
   });
 });

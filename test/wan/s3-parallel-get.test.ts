@@ -85,8 +85,8 @@ describe('annexd-s3 parallel ranged downloads', () => {
     await withFaultProxy(
       {
         target: suite.s3.endpoint,
-        // The second range stalls long enough for the object to be replaced behind the download.
-        plan: [{ fault: 'stall', match: (r) => r.method === 'GET' && r.headers.range === `bytes=${4 * MiB}-${8 * MiB - 1}`, atByte: 1000, stallMs: 1500 }],
+        // The first range (fetched alone, it fixes the version) stalls while the object is replaced.
+        plan: [{ fault: 'stall', match: (r) => r.method === 'GET' && r.headers.range === `bytes=0-${4 * MiB - 1}`, atByte: 1000, stallMs: 1500 }],
       },
       async (proxy) => {
         await viaProxy('changing', proxy.url);

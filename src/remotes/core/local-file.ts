@@ -101,13 +101,16 @@ export async function writeFrom(
   onBytes: (n: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
+  // Listening starts before the file is opened: a source cut meanwhile must not go unnoticed.
+  const input = source instanceof Readable ? source : Readable.from(source);
+  const batches = arrivals(input, signal);
   let handle: FileHandle | undefined;
   try {
     handle = await open(file, offset > 0 ? 'r+' : 'w', 0o644);
     await handle.truncate(offset);
-    return await writeAt(handle, offset, source, onBytes, signal);
+    return await writeBatches(handle, offset, batches, onBytes);
   } catch (err) {
-    if (source instanceof Readable) source.destroy();
+    input.destroy();
     throw err;
   } finally {
     await handle?.close();
@@ -117,7 +120,8 @@ export async function writeFrom(
 /**
  * Writes `source` into an open file at `offset` and on, leaving the rest of the
  * file as it is (parallel ranges of one download each write their own part).
- * Everything the source delivered is written before its error is thrown.
+ * Everything the source delivered is written before its error is thrown. Call
+ * it as soon as the source is there: it starts listening at the call.
  */
 export async function writeAt(
   handle: FileHandle,
@@ -127,17 +131,20 @@ export async function writeAt(
   signal?: AbortSignal,
 ): Promise<number> {
   const input = source instanceof Readable ? source : Readable.from(source);
-  const batches = arrivals(input, signal);
-  let written = 0;
   try {
-    for await (const batch of batches) {
-      const { bytesWritten } = await handle.writev(batch, offset + written);
-      written += bytesWritten;
-      onBytes(bytesWritten);
-    }
+    return await writeBatches(handle, offset, arrivals(input, signal), onBytes);
   } catch (err) {
     input.destroy();
     throw err;
+  }
+}
+
+async function writeBatches(handle: FileHandle, offset: number, batches: AsyncGenerator<Buffer[]>, onBytes: (n: number) => void): Promise<number> {
+  let written = 0;
+  for await (const batch of batches) {
+    const { bytesWritten } = await handle.writev(batch, offset + written);
+    written += bytesWritten;
+    onBytes(bytesWritten);
   }
   return written;
 }

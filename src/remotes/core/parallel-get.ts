@@ -11,6 +11,9 @@
  *   back with it, so a file is never assembled from two versions: a change
  *   mid-download starts the download over once, then fails.
  * - A server that ignores Range (200 to a ranged GET) gets one plain stream.
+ * - A server that names no version (no ETag, no Last-Modified: lighttpd's
+ *   mod_webdav) cannot be asked for one, so ranges could mix versions: its
+ *   first answer is dropped unread and the object comes in one stream.
  * - Each range is retried on its own, from the bytes it already wrote.
  * - The ranges go into FILE.annexd-parts, renamed to FILE when complete:
  *   git-annex hashes FILE as it grows, expecting bytes in order, so the file
@@ -26,6 +29,8 @@ import type { LocalPath } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from './backend.js';
 import { integer, size, type FieldSpec } from './config.js';
+import { parseContentRange } from './content-range.js';
+import { contentLength, headerValue, type Headers } from './http-headers.js';
 import { partialSize, writeAt, writeFrom } from './local-file.js';
 import { IncompleteTransferError } from './net-errors.js';
 
@@ -56,8 +61,11 @@ export interface RangeAnswer {
   start: number;
   /** The object's size as the server says (Content-Range's total, or a 200's length). */
   total: number | undefined;
-  /** The object's version: its ETag, else its Last-Modified; undefined when the server names none. */
-  version: string | undefined;
+  /**
+   * The object's version as the answer names it, preferred first: its strong
+   * ETag, its Last-Modified (see httpVersions); empty when it names none.
+   */
+  versions: string[];
   body: Readable | AsyncIterable<Uint8Array>;
 }
 
@@ -67,6 +75,55 @@ export interface RangeAnswer {
  * backend reports by throwing ObjectChangedError.
  */
 export type RangeGet = (start: number, end: number, version: string | undefined, signal: AbortSignal) => Promise<RangeAnswer>;
+
+/**
+ * The versions an HTTP answer names: its ETag when strong (weak ones cannot be
+ * asked for with If-Match; Apache sends a weak one for a file changed within
+ * the second), then its Last-Modified, marked as such.
+ */
+export function httpVersions(headers: Headers): string[] {
+  const out: string[] = [];
+  const etag = headerValue(headers, 'etag');
+  if (etag && !etag.startsWith('W/')) out.push(etag);
+  const modified = headerValue(headers, 'last-modified');
+  if (modified) out.push(`${LAST_MODIFIED}${modified}`);
+  return out;
+}
+
+const LAST_MODIFIED = 'last-modified:';
+const sameKind = (a: string, b: string): boolean => a.startsWith(LAST_MODIFIED) === b.startsWith(LAST_MODIFIED);
+
+/** The request headers that ask for exactly `version`. */
+export function versionHeaders(version: string | undefined): Record<string, string> {
+  if (version === undefined) return {};
+  return version.startsWith(LAST_MODIFIED) ? { 'if-unmodified-since': version.slice(LAST_MODIFIED.length) } : { 'if-match': version };
+}
+
+/**
+ * An HTTP answer to a ranged GET as a RangeAnswer; undefined when it is
+ * neither 200 nor 206 (the caller reports it). 412 (not that version) and 416
+ * with a version asked (shorter than it was) are ObjectChangedError.
+ */
+export function httpRangeAnswer(
+  status: number,
+  headers: Headers,
+  body: Readable,
+  askedVersion: string | undefined,
+  what: string,
+): RangeAnswer | undefined {
+  if (status === 412 || (status === 416 && askedVersion !== undefined)) {
+    body.resume();
+    throw new ObjectChangedError(`${what} changed on the server during the download (HTTP ${status})`);
+  }
+  const versions = httpVersions(headers);
+  if (status === 206) {
+    const range = parseContentRange(headers['content-range']);
+    if (!range) return undefined;
+    return { status: 206, start: range.start, total: range.total, versions, body };
+  }
+  if (status === 200) return { status: 200, start: 0, total: contentLength(headers), versions, body };
+  return undefined;
+}
 
 /** The object is not the version the download started with. */
 export class ObjectChangedError extends RemoteError {}
@@ -114,18 +171,20 @@ export async function parallelGet(
 ): Promise<boolean> {
   if (size === undefined || s.streams < 2 || size < s.threshold) return false;
   if ((await partialSize(file)) > 0) return false;
+  let outcome: 'done' | 'one stream';
   try {
-    await attempt(file, size, s, get, retry, t);
+    outcome = await attempt(file, size, s, get, retry, t);
   } catch (err) {
     if (!(err instanceof ObjectChangedError)) throw err;
     // Once more from nothing, for the new version; a second change fails.
     await rm(rangesFile(file), { force: true });
     await rm(partsFile(file), { force: true });
     void t.annex.debug(`${err.message}; downloading it again from the start`);
-    await attempt(file, size, s, get, retry, t);
+    outcome = await attempt(file, size, s, get, retry, t);
   }
   await rm(rangesFile(file), { force: true });
-  return true;
+  if (outcome === 'one stream') void t.annex.debug('the server names no ETag or Last-Modified, so ranges could mix versions: downloading in one stream');
+  return outcome === 'done';
 }
 
 async function attempt(
@@ -135,7 +194,7 @@ async function attempt(
   get: RangeGet,
   retry: RangeRetry,
   t: TransferContext,
-): Promise<void> {
+): Promise<'done' | 'one stream'> {
   const count = Math.ceil(size / s.rangeSize);
   const parts = partsFile(file);
   const known = (await partialSize(parts)) > 0 ? await readRanges(file, size, s.rangeSize) : undefined;
@@ -175,10 +234,17 @@ async function attempt(
       if (answer.start !== from) {
         throw new ObjectChangedError(`the server answered range ${from}-${to} from byte ${answer.start}: the object changed on the server during the download`);
       }
-      if (state.version !== undefined && answer.version !== undefined && answer.version !== state.version) {
-        throw new ObjectChangedError(`the object changed on the server during the download (version ${state.version}, now ${answer.version})`);
+      // Compared as the same kind of version (an ETag with an ETag); the If- header asked for it too.
+      const fixed = state.version;
+      const now = fixed === undefined ? undefined : answer.versions.find((v) => sameKind(v, fixed));
+      if (fixed !== undefined && now !== undefined && now !== fixed) {
+        throw new ObjectChangedError(`the object changed on the server during the download (version ${fixed}, now ${now})`);
       }
-      state.version ??= answer.version;
+      state.version ??= answer.versions[0];
+      if (state.version === undefined) {
+        (answer.body as Readable).destroy?.();
+        throw new NoVersion();
+      }
       const want = to - from + 1;
       let got = 0;
       await writeAt(handle, from, answer.body, (n) => {
@@ -190,6 +256,7 @@ async function attempt(
     });
     done.add(i);
     const snapshot: Ranges = { ...state, done: [...done] };
+    // (Only versioned downloads are noted: without a version, a resume could mix two.)
     saving = saving.then(() => writeRanges(file, snapshot, s.rangeSize)).catch(() => undefined);
     await saving;
   };
@@ -204,7 +271,8 @@ async function attempt(
       await fetchRange(i);
     } catch (err) {
       failure ??= err;
-      stop.abort(err);
+      // A whole object's body is still to be read; anything else stops the other ranges.
+      if (!(err instanceof WholeObject) && !(err instanceof NoVersion)) stop.abort(err);
     }
   };
   const worker = async (): Promise<void> => {
@@ -216,6 +284,11 @@ async function attempt(
     const first = take();
     if (first !== undefined) await run(first);
     if (failure === undefined) await Promise.all(Array.from({ length: Math.min(s.streams, count) }, worker));
+    if (failure instanceof NoVersion) {
+      await handle.close();
+      await rm(parts, { force: true });
+      return 'one stream';
+    }
     if (failure instanceof WholeObject) {
       // The server ignores Range: its 200 is the whole object, in one stream.
       await handle.close().catch(() => undefined);
@@ -223,15 +296,23 @@ async function attempt(
       const a = failure.answer;
       const got = await writeFrom(file, 0, a.body, (n) => t.progress.set(n), t.signal);
       if (a.total !== undefined && got !== a.total) throw new IncompleteTransferError(a.total, got);
-      return;
+      return 'done';
     }
     if (failure !== undefined) throw failure;
     await handle.close();
     await rename(parts, file);
+    return 'done';
   } finally {
     t.signal.removeEventListener('abort', onAbort);
     await handle.close().catch(() => undefined);
     await saving;
+  }
+}
+
+/** The first range came without a version: the rest must come in one stream. */
+class NoVersion extends Error {
+  constructor() {
+    super('the server names no version of the object');
   }
 }
 

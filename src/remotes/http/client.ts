@@ -79,7 +79,7 @@ export class HttpClient {
    * Sends `method` to `url`, following redirects. The answer's body is the
    * caller's to consume or dump; redirect bodies are dumped here.
    */
-  async open(method: 'GET' | 'HEAD', url: string, ctx: RequestContext, range?: string): Promise<Opened> {
+  async open(method: 'GET' | 'HEAD', url: string, ctx: RequestContext, range?: string, extra: Record<string, string> = {}, signal = ctx.signal): Promise<Opened> {
     const first = new URL(url);
     first.hash = '';
     const chain = [first.href];
@@ -89,10 +89,10 @@ export class HttpClient {
       // And no credential travels over plain http after a redirect away from https.
       const downgraded = first.protocol === 'https:' && current.protocol === 'http:';
       const auth = downgraded ? NO_AUTH : await this.credentials.forUrl(current, current.host === first.host, ctx);
-      const headers: Record<string, string> = { 'user-agent': 'annexd-http', 'accept-encoding': 'identity' };
+      const headers: Record<string, string> = { 'user-agent': 'annexd-http', 'accept-encoding': 'identity', ...extra };
       if (range) headers.range = range;
       if (auth.header) headers.authorization = auth.header;
-      const res = await this.send(method, current, headers, ctx.signal);
+      const res = await this.send(method, current, headers, signal);
       const location = headerValue(res.headers, 'location');
       if (!REDIRECTS.has(res.statusCode) || !location) {
         return { res, url: current.href, credentialSource: auth.credential?.source };

@@ -1,5 +1,6 @@
 /** Every setting of an annexd-http remote: drives LISTCONFIGS, --help and validation. */
 import { integer, optionalText, type ConfigOf, type FieldSpec } from '../core/config.js';
+import { parallelDownloadSchema, parallelDownloadSettings, type ParallelDownloadSettings } from '../core/parallel-get.js';
 import { parseTemplate, type UrlTemplate } from './template.js';
 
 function optionalRegex(description: string): FieldSpec<RegExp | undefined> {
@@ -31,6 +32,7 @@ export const httpSchema = {
     'name of an annexd credential (user + password for Basic, or a token for Bearer) for the host of url=, or without url= for the hosts of claimed URLs',
   ),
   retries: integer('retries of a failed request, with exponential backoff (default 5)', 5, 0, 20),
+  ...parallelDownloadSchema,
 };
 
 export type HttpConfig = ConfigOf<typeof httpSchema>;
@@ -41,10 +43,11 @@ export interface HttpSettings {
   template: UrlTemplate | undefined;
   credential: string | undefined;
   retries: number;
+  download: ParallelDownloadSettings;
 }
 
 export function httpSettings(c: HttpConfig): HttpSettings {
-  return { match: c.match, template: c.url, credential: c.credential, retries: c.retries };
+  return { match: c.match, template: c.url, credential: c.credential, retries: c.retries, download: parallelDownloadSettings(c) };
 }
 
 /** Whether this remote handles a URL: http(s), and matching match= when set. */

@@ -123,7 +123,7 @@ async function connect(s: HttpSettings): Promise<HttpSource> {
     import('./auth.js'),
   ]);
   const client = new HttpClient(new HostCredentials(s.credential, s.template?.host));
-  return new HttpSource(client, s.retries);
+  return new HttpSource(client, s.retries, s.download);
 }
 
 export const httpDefinition: BackendDefinition<typeof httpSchema> = {

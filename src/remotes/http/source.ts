@@ -9,6 +9,7 @@ import { parseContentRange } from '../core/content-range.js';
 import { contentLength, headerValue } from '../core/http-headers.js';
 import { partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError, isRetryableNetworkError } from '../core/net-errors.js';
+import { httpRangeAnswer, parallelGet, versionHeaders, type ParallelDownloadSettings, type RangeGet } from '../core/parallel-get.js';
 import { retryRequest } from '../core/retry.js';
 import { truncate } from 'node:fs/promises';
 import { dump, type HttpClient } from './client.js';
@@ -31,6 +32,7 @@ export class HttpSource {
   constructor(
     readonly client: HttpClient,
     private readonly retries: number,
+    private readonly parallel: ParallelDownloadSettings,
   ) {}
 
   private retry<T>(what: string, url: string, ctx: RequestContext, op: () => Promise<T>): Promise<T> {
@@ -86,6 +88,13 @@ export class HttpSource {
    * content of another size is refused and not left behind.
    */
   async download(url: string, file: LocalPath, expectedSize: number | undefined, t: TransferContext): Promise<void> {
+    const ranged: RangeGet = async (start, end, version, signal) => {
+      const opened = await this.client.open('GET', url, t, `bytes=${start}-${end}`, versionHeaders(version), signal);
+      const answer = httpRangeAnswer(opened.res.statusCode, opened.res.headers, opened.res.body, version, opened.url);
+      if (!answer) throw await this.client.failure(opened, 'GET');
+      return answer;
+    };
+    if (await parallelGet(file, expectedSize, this.parallel, ranged, (what, op) => this.retry(what, url, t, op), t)) return;
     await this.retry('download', url, t, async () => {
       let offset = await partialSize(file);
       if (expectedSize !== undefined && offset > expectedSize) offset = 0;

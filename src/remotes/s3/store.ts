@@ -369,8 +369,8 @@ export class S3Store {
       const range = parseContentRange(res.ContentRange);
       const body = res.Body as Readable;
       return range
-        ? { status: 206, start: range.start, total: range.total, version: res.ETag, body }
-        : { status: 200, start: 0, total: res.ContentLength, version: res.ETag, body };
+        ? { status: 206, start: range.start, total: range.total, versions: res.ETag ? [res.ETag] : [], body }
+        : { status: 200, start: 0, total: res.ContentLength, versions: res.ETag ? [res.ETag] : [], body };
     };
     if (await parallelGet(file, size, this.settings.download, ranged, (what, op) => this.retry(what, t, op), t)) return;
     await this.retry('retrieve', t, async () => {

@@ -29,6 +29,7 @@ import type { DavClient, DavResponse } from './client.js';
 import { TMP_COLLECTION, type WebdavSettings } from './config.js';
 import { classifyDavError, describeDavError, isUtf8Path, NameRefusedError, NotWebdavError, notWebdavReason } from './errors.js';
 import { parseContentRange } from '../core/content-range.js';
+import { httpRangeAnswer, parallelGet, versionHeaders, type RangeGet } from '../core/parallel-get.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
 
@@ -274,8 +275,15 @@ export class DavStore {
    * Downloads `rel` into `file`. A partial file from an earlier attempt is
    * resumed with a Range request; a cut connection resumes the same way.
    */
-  async get(rel: string, file: LocalPath, t: TransferContext): Promise<void> {
+  async get(rel: string, file: LocalPath, t: TransferContext, size?: number): Promise<void> {
     const path = this.path(rel);
+    const ranged: RangeGet = async (start, end, version, signal) => {
+      const res = await this.client.request('GET', path, { headers: { range: `bytes=${start}-${end}`, ...versionHeaders(version) }, signal });
+      const answer = httpRangeAnswer(res.statusCode, res.headers, res.body, version, this.client.url(path));
+      if (!answer) throw await this.client.failure(res, 'GET', path);
+      return answer;
+    };
+    if (await parallelGet(file, size, this.settings.download, ranged, (what, op) => this.retry(what, t, op), t)) return;
     await this.retry('retrieve', t, async () => {
       let offset = await partialSize(file);
       t.progress.set(offset);

@@ -9,7 +9,7 @@ import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
 import { credentialKnown, type Credential } from '../core/credentials.js';
 import { checkedExportName, encodePathBytes } from '../core/export-names.js';
-import { holdsKey } from '../core/keys.js';
+import { holdsKey, keySize } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
 import { TMP_COLLECTION, webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
 import { CREDS_SETTING, resolveWebdavCredential } from './credentials.js';
@@ -40,7 +40,7 @@ class WebdavBackend implements Backend {
   constructor(private readonly dav: DavStore) {
     this.exporter = {
       store: (name, _key, file, t) => dav.put(exportPath(name), file, t),
-      retrieve: (name, _key, file, t) => dav.get(exportPath(name), file, t),
+      retrieve: (name, key, file, t) => dav.get(exportPath(name), file, t, keySize(key)),
       checkPresent: async (name, key, ctx) => holdsKey(key, await dav.stat(exportPath(name), ctx), ctx),
       remove: (name, _key, ctx) => dav.delete(exportPath(name), ctx),
       // Already gone counts as removed (DELETE's 404 is success).
@@ -59,7 +59,7 @@ class WebdavBackend implements Backend {
   }
 
   async retrieve(key: string, file: LocalPath, t: TransferContext): Promise<void> {
-    await this.dav.get(await this.keyPath(key, t), file, t);
+    await this.dav.get(await this.keyPath(key, t), file, t, keySize(key));
   }
 
   async checkPresent(key: string, ctx: RequestContext): Promise<boolean> {
