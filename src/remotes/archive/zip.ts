@@ -24,6 +24,27 @@ export interface ZipArchive {
   close(): void;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A member's name. Info-ZIP's zip on Linux (and many other tools) writes UTF-8
+ * names without the UTF-8 flag; the spec then says CP437, which would turn
+ * "é" into "├⌐". As unzip, libarchive and 7-Zip do, bytes that are valid UTF-8
+ * are read as UTF-8; the rest as the spec says.
+ */
+function fileName(lowLevel: typeof import('yauzl').getFileNameLowLevel, entry: Entry): string {
+  const bytes = entry.fileName as unknown as Buffer;
+  const decoded = lowLevel(entry.generalPurposeBitFlag, bytes, entry.extraFields, false);
+  if (entry.generalPurposeBitFlag & 0x800) return decoded;
+  // An Info-ZIP Unicode Path extra field (0x7075) already gave the real name.
+  if (entry.extraFields.some((f) => f.id === 0x7075)) return decoded;
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return decoded;
+  }
+}
+
 async function readAll(stream: Readable, limit: number): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
@@ -57,7 +78,7 @@ export async function openZip(file: string, archiveKey: string, limits: Limits):
   };
   try {
     for await (const entry of zip.eachEntry()) {
-      const raw = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileName as unknown as Buffer, entry.extraFields, false);
+      const raw = fileName(yauzl.getFileNameLowLevel, entry);
       const { name, unsafe } = normalizeMemberName(raw);
       const unixMode = entry.versionMadeBy >> 8 === 3 ? entry.externalFileAttributes >>> 16 : 0;
       const info: MemberInfo = {
