@@ -65,10 +65,9 @@ export function parseArchiveUrl(url: string): ArchiveLocator {
     if (slash < 0) throw bad('it names no member: there is no path= and no KEY/MEMBER');
     path = locator.slice(slash + 1);
     locator = locator.slice(0, slash);
-  } else {
-    // DataLad strips a leading "/" when it writes the URL.
-    path = path.replace(/^\/+/, '');
   }
+  // DataLad strips a leading "/" when it writes a URL but not when it reads one, and
+  // would then read that absolute path outside its extraction directory: refused here.
   if (!/^[A-Za-z0-9]+(?:-[a-zA-Z]\d+)*--\S+$/.test(locator)) throw bad(`"${locator}" is not a git-annex key`);
   const problem = memberPathProblem(path);
   if (problem) throw bad(`the member path "${path}" ${problem}`);
