@@ -66,8 +66,8 @@ export function parseArchiveUrl(url: string): ArchiveLocator {
     path = locator.slice(slash + 1);
     locator = locator.slice(0, slash);
   }
-  // DataLad strips a leading "/" when it writes a URL but not when it reads one, and
-  // would then read that absolute path outside its extraction directory: refused here.
+  // DataLad never writes a leading "/" (it strips it); one found here is refused, as
+  // datalad-next's archivist refuses absolute paths and "..".
   if (!/^[A-Za-z0-9]+(?:-[a-zA-Z]\d+)*--\S+$/.test(locator)) throw bad(`"${locator}" is not a git-annex key`);
   const problem = memberPathProblem(path);
   if (problem) throw bad(`the member path "${path}" ${problem}`);
