@@ -68,15 +68,18 @@ export async function annexArchive(repo: AnnexRepo, rel: string): Promise<string
 }
 
 /**
- * A file `rel` with `content` whose only source is `url` (registered, then the
- * content dropped), as if added from an archive; returns its key.
+ * A file `rel` with `content` whose only source is `url` on `remote` (registered,
+ * then the content dropped), as if added from an archive; returns its key.
  */
-export async function fileFromUrl(repo: AnnexRepo, rel: string, content: string | Buffer, url: string): Promise<string> {
+export async function fileFromUrl(repo: AnnexRepo, rel: string, content: string | Buffer, url: string, remote = 'arch'): Promise<string> {
   await repo.write(rel, content);
   await repo.ok('git', 'annex', 'add', '--quiet', rel);
   await repo.ok('git', 'commit', '-q', '-m', `add ${rel}`);
   const key = await repo.key(rel);
   await repo.ok('git', 'annex', 'registerurl', key, url);
+  // registerurl records the URL; the location log needs the claiming remote marked too, as addurl does.
+  const uuid = (await repo.ok('git', 'config', `remote.${remote}.annex-uuid`)).stdout.trim();
+  await repo.ok('git', 'annex', 'setpresentkey', key, uuid, '1');
   await repo.ok('git', 'annex', 'drop', '--force', '--quiet', rel);
   return key;
 }

@@ -85,8 +85,9 @@ export function resolveMember(
     if (m.type === 'symlink' || m.type === 'link') {
       const target = m.linkname ?? '';
       const joined = m.type === 'symlink' ? posix.join(posix.dirname(m.name), target) : target;
-      const next = posix.normalize(joined).replace(/^\.\/?/, '').replace(/\/+$/, '');
-      if (target === '' || target.startsWith('/') || next === '..' || next.startsWith('../')) {
+      const normal = posix.normalize(joined).replace(/\/+$/, '');
+      const next = normal === '.' ? '' : normal;
+      if (target === '' || target.startsWith('/') || next === '' || next === '..' || next.startsWith('../')) {
         throw refuse(m.raw, `it is a ${m.type === 'symlink' ? 'symbolic' : 'hard'} link to "${target}", which leaves the archive`);
       }
       via.push(m.name);

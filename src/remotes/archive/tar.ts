@@ -33,27 +33,39 @@ const TYPES: Record<string, MemberType> = {
   link: 'link',
 };
 
-/** Counts decompressed bytes, refusing past the bomb limit; keeps the first block to tell "not a tar" from "corrupt". */
+/**
+ * Counts decompressed bytes and keeps the first block (to tell "not a tar"
+ * from "corrupt"). The reader checks the limit against the parser's position,
+ * knowing which member it is in (the decompressor runs a little ahead of the
+ * parser); far past the limit the meter fails by itself.
+ */
 class Meter extends Transform {
   bytes = 0;
   first: Buffer = Buffer.alloc(0);
   current = '(the first member)';
   constructor(
     private readonly allowed: number,
-    private readonly onTooMuch: (meter: Meter) => Error,
+    private readonly refusal: (meter: Meter) => Error,
   ) {
     super();
+  }
+  /** Refuses when the tar parser has reached past the limit. */
+  check(position: number): void {
+    if (position > this.allowed) throw this.refusal(this);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.first.length < 512) this.first = Buffer.concat([this.first, chunk.subarray(0, 512 - this.first.length)]);
-    if (this.bytes > this.allowed) {
-      cb(this.onTooMuch(this));
+    if (this.bytes > this.allowed + HARD_STOP_SLACK) {
+      cb(this.refusal(this));
       return;
     }
     cb(null, chunk);
   }
 }
+
+/** How far past the limit the decompressor may get before the meter stops it without the reader. */
+const HARD_STOP_SLACK = 16 * 1024 * 1024;
 
 /** Reads the whole archive; returns every member's metadata in archive order. */
 export async function scanTar(scan: TarScan): Promise<MemberInfo[]> {
@@ -92,12 +104,15 @@ export async function scanTar(scan: TarScan): Promise<MemberInfo[]> {
       if (h.linkname) info.linkname = h.linkname;
       if (unsafe) info.unsafe = unsafe;
       members.push(info);
+      // Where the parser is in the tar stream: the limit is checked there, on each chunk of
+      // every entry (skipped ones too), so the refusal names the member that crossed it.
+      let at = entry.offset + 512;
+      meter.check(at);
       const consume = type === 'file' && !unsafe ? scan.take(info) : undefined;
-      if (consume) {
-        for await (const chunk of entry) await consume(chunk as Buffer);
-      } else {
-        entry.resume();
-        await new Promise<void>((resolve, reject) => entry.once('end', resolve).once('error', reject));
+      for await (const chunk of entry) {
+        at += (chunk as Buffer).length;
+        meter.check(at);
+        if (consume) await consume(chunk as Buffer);
       }
     }
   } catch (err) {
