@@ -57,6 +57,7 @@ export class ArchiveCache {
   private readonly loaded = new Map<string, { entry: CachedArchive; touched: number }>();
   /** Archives found too big for the cache in this process: not tried again. */
   private readonly tooBig = new Set<string>();
+  private swept = false;
 
   constructor(
     readonly dir: string,
@@ -84,8 +85,12 @@ export class ArchiveCache {
     return this.enabled && !this.tooBig.has(archiveKey);
   }
 
-  /** The cached archive, or undefined. */
+  /** The cached archive, or undefined. The first lookup of a process sweeps the cache. */
   async lookup(archiveKey: string): Promise<CachedArchive | undefined> {
+    if (!this.swept) {
+      this.swept = true;
+      await this.sweep();
+    }
     const dir = this.entryDir(archiveKey);
     const mem = this.loaded.get(archiveKey);
     if (mem) {

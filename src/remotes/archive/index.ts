@@ -114,6 +114,7 @@ class ArchiveBackend implements Backend {
           return { kind: 'zip', zip: await openZip(file, archiveKey, this.limits) };
         }
         if (this.cache.fits(archiveKey)) {
+          await ctx.annex.debug(`decompressing archive ${archiveKey} (${format}) into the cache ${this.cache.dir}`);
           const built = await this.cache.build(archiveKey, (write) =>
             scanTar({ archiveKey, file, format, compressedSize: size, limits: this.limits, signal: ctx.signal, take: write }),
           );
