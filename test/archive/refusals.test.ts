@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, open, readFile, truncate, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
@@ -84,6 +85,8 @@ describe('unsafe paths and links', () => {
       const up = next();
       const uk = await fileFromUrl(repo, up, `outside ${format}\n`, memberUrl(akey, 'top/up'));
       await expectRefused(repo, up, `refused member "top/up" of archive ${akey}: it is a symbolic link to "../../outside.txt", which leaves the archive`, uk);
+      // Nothing was written where the links point, nor where the absolute member names.
+      for (const p of [join(repo.path, '..', 'outside.txt'), join(repo.path, 'outside.txt'), '/abs/evil.txt']) expect(existsSync(p), p).toBe(false);
     });
   }
 
@@ -214,11 +217,13 @@ describe('bad input', () => {
   it('names corrupt and truncated archives and formats it does not read', async () => {
     const work = join(sandbox.dir, 'damaged');
     await writeTree(work, { 'top/first.txt': 'first\n', 'top/random.bin': randomBytes(400_000) });
-    await makeArchive('tar.gz', work, 'top', join(repo.path, 'cut.tar.gz'));
-    const cut = await damage('cut.tar.gz', async (p) => truncate(p, 3000));
-    const f1 = next();
-    const k1 = await fileFromUrl(repo, f1, 'first\n', memberUrl(cut, 'top/first.txt', 6));
-    await expectRefused(repo, f1, `archive ${cut} is corrupt or truncated (`, k1);
+    for (const format of ['tar', 'tar.gz', 'tar.bz2', 'tar.xz'] as const) {
+      await makeArchive(format, work, 'top', join(repo.path, `cut.${format}`));
+      const cut = await damage(`cut.${format}`, async (p) => truncate(p, 3000));
+      const f1 = next();
+      const k1 = await fileFromUrl(repo, f1, `first ${format}\n`, memberUrl(cut, 'top/first.txt'));
+      await expectRefused(repo, f1, `archive ${cut} is corrupt or truncated (`, k1);
+    }
 
     await makeArchive('zip', work, 'top', join(repo.path, 'bad.zip'));
     const bad = await damage('bad.zip', async (p) => {

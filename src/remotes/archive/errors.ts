@@ -14,11 +14,26 @@ export class ArchiveUnavailableError extends RemoteError {}
 /** The member is not in the archive. */
 export class MemberMissingError extends RemoteError {}
 
+/** xz-embedded's return codes (xz.h), which xz-decompress reports as numbers. */
+const XZ_CODES: Record<string, string> = {
+  '4': 'xz: the archive needs more memory than allowed',
+  '5': 'xz: not in xz format',
+  '6': 'xz: compression options that are not supported',
+  '7': 'xz: the compressed data is corrupt',
+  '8': 'xz: the compressed data ends unexpectedly',
+};
+
+function libraryMessage(err: unknown): string {
+  const text = messageOf(err);
+  const xz = /get_next_output failed with error code (\d+)/.exec(text);
+  return (xz && XZ_CODES[xz[1] ?? '']) ?? text;
+}
+
 /** Errors of the decompression and archive libraries, named for the user. */
 export function corrupt(archiveKey: string, err: unknown): BadArchiveError {
   if (err instanceof RemoteError) return err;
   return new BadArchiveError(
-    `archive ${archiveKey} is corrupt or truncated (${messageOf(err)}): check it with "git annex fsck --key ${archiveKey}" and get a good copy`,
+    `archive ${archiveKey} is corrupt or truncated (${libraryMessage(err)}): check it with "git annex fsck --key ${archiveKey}" and get a good copy`,
     { cause: err },
   );
 }

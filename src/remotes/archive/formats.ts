@@ -100,7 +100,11 @@ function bunzip2(file: string): Readable {
   child.stdout.pipe(out, { end: false });
   child.on('close', (code, signal) => {
     if (code === 0) out.end();
-    else if (!out.destroyed) out.destroy(new Error(stderr.trim().split('\n').pop() || `bzip2 exited ${code ?? signal}`));
+    else if (!out.destroyed) {
+      // bzip2's first line says what is wrong ("bzip2: Compressed file ends unexpectedly;"); the rest is advice.
+      const said = stderr.split('\n').find((l) => l.startsWith('bzip2:')) ?? stderr.trim().split('\n')[0];
+      out.destroy(new Error(said?.replace(/;\s*$/, '') || `bzip2 exited ${code ?? signal}`));
+    }
   });
   out.on('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill();

@@ -162,21 +162,22 @@ class ArchiveBackend implements Backend {
         try {
           const members = await this.scan(o, loc.archiveKey, t.signal, (m) => {
             if (m.name !== target) return undefined;
+            // A later member of the same name replaces an earlier one.
             pos = 0;
             t.progress.set(0);
             return async (chunk) => {
-              if (pos === 0) await fh.truncate(0);
               await fh.write(chunk, 0, chunk.length, pos);
               pos += chunk.length;
               onBytes(chunk.length);
             };
           });
+          await fh.truncate(pos);
           member = resolveMember(loc.archiveKey, loc.path, (n) => members.get(n), expected);
         } finally {
           await fh.close();
         }
         if (member.name === target) {
-          written = member.size === 0 ? 0 : pos;
+          written = pos;
           break;
         }
         target = member.name;

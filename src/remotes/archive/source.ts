@@ -27,9 +27,13 @@ function lastJson(stdout: string): AnnexJson | undefined {
   }
 }
 
+/** How long an answer of `git annex whereis` is used again. */
+const WHEREIS_FRESH_MS = 60_000;
+
 export class ArchiveContent {
   /** Where each archive was found, so 1,000 members do not ask git-annex 1,000 times. */
   private readonly found = new Map<string, string>();
+  private readonly whereis = new Map<string, { recorded: boolean; at: number }>();
 
   /** `cwd`: the directory git-annex started us in (inside the repository). */
   constructor(private readonly cwd: string) {}
@@ -51,10 +55,18 @@ export class ArchiveContent {
     return path;
   }
 
-  /** Whether git-annex records a copy of the archive anywhere (here or a remote). */
+  /**
+   * Whether git-annex records a copy of the archive anywhere (here or a
+   * remote). Remembered for a while: `fsck --from` of 1,000 members of one
+   * archive asks once, not 1,000 times.
+   */
   async recorded(archiveKey: string): Promise<boolean> {
+    const seen = this.whereis.get(archiveKey);
+    if (seen && Date.now() - seen.at < WHEREIS_FRESH_MS) return seen.recorded;
     const r = await this.annex(['whereis', '--json', '--key', archiveKey]);
-    return (lastJson(r.stdout)?.whereis?.length ?? 0) > 0;
+    const recorded = (lastJson(r.stdout)?.whereis?.length ?? 0) > 0;
+    this.whereis.set(archiveKey, { recorded, at: Date.now() });
+    return recorded;
   }
 
   /** The archive's content here, getting it first when it is not. */
