@@ -8,11 +8,11 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { exec } from '../../src/util/exec.js';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { makeArchive, writeTree } from '../support/archive.js';
+import { makeArchive, withoutAnnexdBin, writeTree } from '../support/archive.js';
 import { BIN_DIR, requireTool } from '../support/tools.js';
 
 const DATALAD_ARCHIVES_UUID = 'c04eb54b-4b4e-5755-8436-866b043170fa';
@@ -25,8 +25,7 @@ beforeAll(async () => {
   requireTool('datalad', 'apt-get install -y datalad');
   requireTool('7z', 'apt-get install -y p7zip-full');
   sandbox = await createSandbox();
-  const path = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== BIN_DIR && d !== '');
-  dataladEnv = { ...sandbox.env, PATH: path.join(delimiter) };
+  dataladEnv = withoutAnnexdBin(sandbox.env);
 });
 afterAll(async () => sandbox?.cleanup());
 

@@ -8,12 +8,12 @@ import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { expect } from 'vitest';
 import { exec } from '../../src/util/exec.js';
 import { formatArchiveUrl } from '../../src/remotes/archive/url.js';
 import { initExternalRemote, type AnnexRepo } from './annex.js';
-import { requireTool } from './tools.js';
+import { BIN_DIR, requireTool } from './tools.js';
 
 export type TestFormat = 'tar' | 'tar.gz' | 'tar.bz2' | 'tar.xz' | 'zip';
 export const FORMATS: TestFormat[] = ['tar', 'tar.gz', 'tar.bz2', 'tar.xz', 'zip'];
@@ -137,4 +137,10 @@ export async function countingServer(root: string): Promise<CountingServer> {
     gets: (p) => counts.get(p) ?? 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The environment DataLad runs in by itself: annexd's bin/ taken off PATH, so DataLad's own remotes serve. */
+export function withoutAnnexdBin(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const path = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '' && d !== BIN_DIR);
+  return { ...env, PATH: path.join(delimiter) };
 }
