@@ -10,19 +10,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec } from '../../src/util/exec.js';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { makeArchive, withoutAnnexdBin, writeTree } from '../support/archive.js';
-import { REPO_ROOT, requireTool } from '../support/tools.js';
+import { AnnexRepo, type Sandbox } from '../support/annex.js';
+import { makeArchive, dataladSandbox, writeTree } from '../support/archive.js';
+import { REPO_ROOT } from '../support/tools.js';
 
 let sandbox: Sandbox;
 let dataladEnv: NodeJS.ProcessEnv;
 const ANNEXD = join(REPO_ROOT, 'bin', 'annexd');
 
 beforeAll(async () => {
-  requireTool('datalad', 'apt-get install -y datalad');
-  requireTool('7z', 'apt-get install -y p7zip-full');
-  sandbox = await createSandbox();
-  dataladEnv = withoutAnnexdBin(sandbox.env);
+  ({ sandbox, dataladEnv } = await dataladSandbox());
 });
 afterAll(async () => sandbox?.cleanup());
 

@@ -11,9 +11,9 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { exec } from '../../src/util/exec.js';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { makeArchive, withoutAnnexdBin, writeTree } from '../support/archive.js';
-import { BIN_DIR, requireTool } from '../support/tools.js';
+import { AnnexRepo, type Sandbox } from '../support/annex.js';
+import { makeArchive, dataladSandbox, writeTree } from '../support/archive.js';
+import { BIN_DIR } from '../support/tools.js';
 
 const DATALAD_ARCHIVES_UUID = 'c04eb54b-4b4e-5755-8436-866b043170fa';
 
@@ -22,10 +22,7 @@ let sandbox: Sandbox;
 let dataladEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  requireTool('datalad', 'apt-get install -y datalad');
-  requireTool('7z', 'apt-get install -y p7zip-full');
-  sandbox = await createSandbox();
-  dataladEnv = withoutAnnexdBin(sandbox.env);
+  ({ sandbox, dataladEnv } = await dataladSandbox());
 });
 afterAll(async () => sandbox?.cleanup());
 

@@ -12,7 +12,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { expect } from 'vitest';
 import { exec } from '../../src/util/exec.js';
 import { formatArchiveUrl } from '../../src/remotes/archive/url.js';
-import { initExternalRemote, type AnnexRepo } from './annex.js';
+import { createSandbox, initExternalRemote, type AnnexRepo, type Sandbox } from './annex.js';
 import { BIN_DIR, requireTool } from './tools.js';
 
 export type TestFormat = 'tar' | 'tar.gz' | 'tar.bz2' | 'tar.xz' | 'zip';
@@ -143,4 +143,12 @@ export async function countingServer(root: string): Promise<CountingServer> {
 export function withoutAnnexdBin(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const path = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '' && d !== BIN_DIR);
   return { ...env, PATH: path.join(delimiter) };
+}
+
+/** A sandbox for tests with Debian's DataLad, and the environment DataLad runs in by itself. */
+export async function dataladSandbox(): Promise<{ sandbox: Sandbox; dataladEnv: NodeJS.ProcessEnv }> {
+  requireTool('datalad', 'apt-get install -y datalad');
+  requireTool('7z', 'apt-get install -y p7zip-full');
+  const sandbox = await createSandbox();
+  return { sandbox, dataladEnv: withoutAnnexdBin(sandbox.env) };
 }
