@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, utimes } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec } from '../../src/util/exec.js';
@@ -110,6 +110,26 @@ describe('the cache', () => {
     expect((await readFile(join(repo.path, 'first.bin'))).equals(big)).toBe(true);
     expect(await readFile(join(repo.path, 'alias.txt'), 'utf8')).toBe('second\n');
     expect(await readdir(cacheDir(repo))).toEqual([]);
+  });
+
+  it('hands out cached members as hard links, and never a cache file changed through one', async () => {
+    const repo = await AnnexRepo.create(sandbox, 'links');
+    const content = randomBytes(50_000);
+    await writeTree(join(sandbox.dir, 'src-links'), { 'l/data.bin': content });
+    await makeArchive('tar.gz', join(sandbox.dir, 'src-links'), 'l', join(repo.path, 'l.tar.gz'));
+    const akey = await annexArchive(repo, 'l.tar.gz');
+    await initArchiveRemote(repo);
+    await repo.ok('git', 'annex', 'addurl', '--file', 'data.bin', memberUrl(akey, 'l/data.bin', content.length));
+    const object = join(repo.path, (await repo.ok('git', 'annex', 'contentlocation', await repo.key('data.bin'))).stdout.trim());
+    expect((await stat(object)).nlink).toBe(2); // the annex object and the cache file: no second copy
+    // What an edit of an unlocked file with annex.thin would do to the shared inode.
+    await chmod(join(object, '..'), 0o755);
+    await chmod(object, 0o644);
+    await writeFile(object, randomBytes(content.length));
+    await repo.ok('git', 'annex', 'drop', '--force', 'data.bin');
+    const get = await repo.ok('git', 'annex', '--debug', 'get', 'data.bin');
+    expect(count(get.stdout + get.stderr, `DEBUG decompressing archive ${akey}`)).toBe(1);
+    expect((await readFile(join(repo.path, 'data.bin'))).equals(content)).toBe(true);
   });
 
   it('keeps within cachesize (least recently used out) and removes what is older than cacheage', async () => {

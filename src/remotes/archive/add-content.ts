@@ -156,7 +156,7 @@ async function listFiles(
     zip.close();
   } else {
     const { size } = await stat(file);
-    const list = await scanTar({ archiveKey, file, format, compressedSize: size, limits, signal: new AbortController().signal, take: () => undefined });
+    const list = await scanTar({ archiveKey, file, format, compressedSize: size, limits, signal: new AbortController().signal, take: async () => undefined });
     members = new Map(list.map((m) => [m.name, m]));
   }
   const files: Array<{ member: MemberInfo; size: number }> = [];

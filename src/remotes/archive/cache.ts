@@ -1,11 +1,13 @@
 /**
  * The cache of decompressed tar archives, under .git/annex/annexd/archives/:
- * one directory per archive with `data` (every regular member's bytes, one
- * after another) and `index.json` (name, type, size, offset of each member).
- * An archive is decompressed once, then each member is one read at an offset,
- * so a `get -J4` of 1,000 members of one tar.gz does not decompress it 1,000
- * times. Member names never become file names here: nothing from an archive is
- * written anywhere but `data` and the one requested file.
+ * one directory per archive with `index.json` (name, type, size of each
+ * member) and `m/<n>`, the data of the n-th regular member. An archive is
+ * decompressed once; each member is then hard-linked to the file git-annex
+ * asked for (copied where a link cannot be made), as DataLad's remote does, so
+ * a `get -J4` of 1,000 members of one tar.gz neither decompresses it 1,000
+ * times nor writes every byte twice. Member names never become file names
+ * here: nothing from an archive is written anywhere but `m/` and the one
+ * requested file.
  *
  * Bounded: an archive that expands to more than cachesize is not cached (its
  * members are streamed out of the archive instead); after an archive is added
@@ -13,19 +15,21 @@
  * any unused for cacheage is removed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { open, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MemberInfo } from './members.js';
+import type { MemberSink } from './tar.js';
 
 const INDEX = 'index.json';
-const DATA = 'data';
-const INDEX_VERSION = 1;
+const DATA = 'm';
+const INDEX_VERSION = 2;
 /** Touching an entry's mtime (its "last used") at most this often. */
 const TOUCH_EVERY_MS = 60_000;
 
 export interface CachedArchive {
   archiveKey: string;
-  data: string;
+  /** The file holding a member's data. */
+  dataOf(member: MemberInfo): string;
   members: Map<string, MemberInfo>;
 }
 
@@ -109,7 +113,7 @@ export class ArchiveCache {
       return undefined;
     }
     if (index.version !== INDEX_VERSION || index.archiveKey !== archiveKey) return undefined;
-    const entry: CachedArchive = { archiveKey, data: join(dir, DATA), members: byName(index.members) };
+    const entry: CachedArchive = { archiveKey, dataOf: (m) => join(dir, DATA, String(m.slot ?? -1)), members: byName(index.members) };
     await this.touch(dir);
     this.loaded.set(archiveKey, { entry, touched: Date.now() });
     return entry;
@@ -126,40 +130,45 @@ export class ArchiveCache {
   }
 
   /**
-   * Adds an archive: `fill` writes every member's data through `write` and
-   * returns the members. undefined when it does not fit (then it never will
-   * in this process). Call under the archive's lock.
+   * Adds an archive: `fill` writes every member's data through the sinks
+   * `take` gives and returns the members. undefined when it does not fit (then
+   * it never will in this process). Call under the archive's lock.
    */
   async build(
     archiveKey: string,
-    fill: (write: (member: MemberInfo) => (chunk: Buffer) => Promise<void>) => Promise<MemberInfo[]>,
+    fill: (take: (member: MemberInfo) => Promise<MemberSink>) => Promise<MemberInfo[]>,
   ): Promise<CachedArchive | undefined> {
     await this.ensureDir();
     await this.sweep();
     const final = this.entryDir(archiveKey);
     const tmp = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    await mkdir(tmp);
-    let handle: FileHandle | undefined;
+    await mkdir(join(tmp, DATA), { recursive: true });
     let bytes = 0;
+    let slots = 0;
     try {
-      handle = await open(join(tmp, DATA), 'w', 0o600);
-      const fh = handle;
-      const members = await fill((member) => {
-        member.offset = bytes;
+      const members = await fill(async (member) => {
         if (bytes + member.size > this.maxBytes) throw new TooBig();
-        return async (chunk) => {
-          await fh.write(chunk, 0, chunk.length, bytes);
-          bytes += chunk.length;
+        bytes += member.size;
+        member.slot = slots++;
+        const path = join(tmp, DATA, String(member.slot));
+        const fh = await open(path, 'w', 0o644);
+        let pos = 0;
+        return {
+          async write(chunk) {
+            await fh.write(chunk, 0, chunk.length, pos);
+            pos += chunk.length;
+          },
+          async close() {
+            await fh.close();
+            member.stamp = (await stat(path)).mtimeMs;
+          },
         };
       });
-      await handle.close();
-      handle = undefined;
       const index: IndexFile = { version: INDEX_VERSION, archiveKey, bytes, members };
       await writeFile(join(tmp, INDEX), JSON.stringify(index), { mode: 0o600 });
       await rm(final, { recursive: true, force: true });
       await rename(tmp, final);
     } catch (err) {
-      await handle?.close().catch(() => undefined);
       await rm(tmp, { recursive: true, force: true });
       if (err instanceof TooBig || (err instanceof Error && err.cause instanceof TooBig)) {
         this.tooBig.add(archiveKey);
@@ -170,6 +179,11 @@ export class ArchiveCache {
     const entry = await this.lookup(archiveKey);
     await this.sweep(final);
     return entry;
+  }
+
+  /** Forgets a damaged entry (a member file of the wrong size): the next request builds it again. */
+  async discard(archiveKey: string): Promise<void> {
+    await this.remove(this.entryDir(archiveKey));
   }
 
   /**
@@ -193,12 +207,17 @@ export class ArchiveCache {
         continue;
       }
       if (name.endsWith('.lock') || name.endsWith('.break')) continue;
-      const [index, data] = await Promise.all([stat(join(dir, INDEX)).catch(() => undefined), stat(join(dir, DATA)).catch(() => undefined)]);
-      if (!index) {
-        // Not an entry (a stray directory): left alone unless it is old.
+      let index: IndexFile;
+      let used: number;
+      try {
+        const path = join(dir, INDEX);
+        index = JSON.parse(await readFile(path, 'utf8')) as IndexFile;
+        used = (await stat(path)).mtimeMs;
+      } catch {
+        // Not an entry (a stray directory): left alone.
         continue;
       }
-      entries.push({ dir, used: index.mtimeMs, bytes: data?.size ?? 0 });
+      entries.push({ dir, used, bytes: index.bytes ?? 0 });
     }
     const now = Date.now();
     let total = 0;
@@ -221,6 +240,6 @@ export class ArchiveCache {
 
   private async remove(dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
-    for (const [k, v] of this.loaded) if (v.entry.data === join(dir, DATA)) this.loaded.delete(k);
+    for (const [k] of this.loaded) if (this.entryDir(k) === dir) this.loaded.delete(k);
   }
 }

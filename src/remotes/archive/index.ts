@@ -11,8 +11,7 @@
  * git-annex-remote-datalad-archives, a drop-in for DataLad's remote of that
  * externaltype (datasets made by DataLad work unchanged).
  */
-import { createReadStream } from 'node:fs';
-import { open, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, open, stat, unlink } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CheckUrlResult, LocalPath, RequestContext } from '../../protocol/contract.js';
@@ -28,7 +27,7 @@ import { describeArchiveError } from './errors.js';
 import { sniff, type Format } from './formats.js';
 import { resolveMember, type Expected, type MemberInfo } from './members.js';
 import { ArchiveContent } from './source.js';
-import { scanTar } from './tar.js';
+import { scanTar, type MemberSink } from './tar.js';
 import { isArchiveUrl, MalformedUrlError, parseArchiveUrl, URL_PREFIX, type ArchiveLocator } from './url.js';
 import type { ZipArchive } from './zip.js';
 
@@ -37,6 +36,31 @@ export const DATALAD_ARCHIVES = { externalType: 'datalad-archives', uuid: 'c04eb
 
 /** Another process may be fetching a big archive: wait for it rather than fail. */
 const LOCK_WAIT_MS = 6 * 3600 * 1000;
+
+/** A cache file that is not the size its member has: the entry is damaged, and built again. */
+class CacheDamaged extends Error {}
+
+/**
+ * Puts a cached member at `file`: a hard link (no bytes written; DataLad's
+ * remote does the same), else a copy (another file system, or links refused).
+ * A cache file whose size or mtime changed since it was written (say, edited
+ * through a link from an unlocked file with annex.thin) is never handed out.
+ * Returns the size.
+ */
+async function linkOut(data: string, member: MemberInfo, file: LocalPath): Promise<number> {
+  const st = await stat(data);
+  if (st.size !== member.size || (member.stamp !== undefined && st.mtimeMs !== member.stamp)) {
+    throw new CacheDamaged(`cached member "${member.raw}" changed since it was extracted`);
+  }
+  await unlink(file).catch(() => undefined);
+  try {
+    await link(data, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
+    await copyFile(data, file);
+  }
+  return (await stat(file)).size;
+}
 
 /** An archive ready to read members from. */
 type Opened =
@@ -133,7 +157,7 @@ class ArchiveBackend implements Backend {
   private async find(o: Opened, loc: ArchiveLocator, expected: Expected, signal: AbortSignal): Promise<MemberInfo> {
     if (o.kind === 'cached') return resolveMember(loc.archiveKey, loc.path, (n) => o.cached.members.get(n), expected);
     if (o.kind === 'zip') return resolveMember(loc.archiveKey, loc.path, (n) => o.zip.members.get(n), expected);
-    const members = await this.scan(o, loc.archiveKey, signal, () => undefined);
+    const members = await this.scan(o, loc.archiveKey, signal, async () => undefined);
     return resolveMember(loc.archiveKey, loc.path, (n) => members.get(n), expected);
   }
 
@@ -141,7 +165,7 @@ class ArchiveBackend implements Backend {
     o: Extract<Opened, { kind: 'stream' }>,
     archiveKey: string,
     signal: AbortSignal,
-    take: (m: MemberInfo) => ((chunk: Buffer) => Promise<void>) | undefined,
+    take: (m: MemberInfo) => Promise<MemberSink | undefined>,
   ): Promise<Map<string, MemberInfo>> {
     const list = await scanTar({ archiveKey, file: o.file, format: o.format, compressedSize: o.size, limits: this.limits, signal, take });
     return new Map(list.map((m) => [m.name, m]));
@@ -160,15 +184,18 @@ class ArchiveBackend implements Backend {
         const fh = await open(file, 'w', 0o644);
         let pos = 0;
         try {
-          const members = await this.scan(o, loc.archiveKey, t.signal, (m) => {
+          const members = await this.scan(o, loc.archiveKey, t.signal, async (m) => {
             if (m.name !== target) return undefined;
             // A later member of the same name replaces an earlier one.
             pos = 0;
             t.progress.set(0);
-            return async (chunk) => {
-              await fh.write(chunk, 0, chunk.length, pos);
-              pos += chunk.length;
-              onBytes(chunk.length);
+            return {
+              async write(chunk) {
+                await fh.write(chunk, 0, chunk.length, pos);
+                pos += chunk.length;
+                onBytes(chunk.length);
+              },
+              close: async () => undefined,
             };
           });
           await fh.truncate(pos);
@@ -184,14 +211,16 @@ class ArchiveBackend implements Backend {
       }
     } else {
       member = await this.find(o, loc, expected, t.signal);
-      const start = member.offset ?? 0;
-      const source =
-        member.size === 0
-          ? Readable.from([])
-          : o.kind === 'zip'
-            ? await o.zip.open(member)
-            : createReadStream(o.cached.data, { start, end: start + member.size - 1 });
-      written = await writeFrom(file, 0, source, onBytes, t.signal);
+      if (o.kind === 'cached') {
+        written = await linkOut(o.cached.dataOf(member), member, file);
+        t.progress.set(written);
+      } else {
+        written = await writeFrom(file, 0, member.size === 0 ? Readable.from([]) : await o.zip.open(member), onBytes, t.signal);
+      }
+    }
+    if (written !== member.size && o.kind === 'cached') {
+      await unlink(file).catch(() => undefined);
+      throw new CacheDamaged(`cached member "${member.raw}" of ${loc.archiveKey} has ${written} bytes, not ${member.size}`);
     }
     if (written !== member.size) {
       throw new RemoteError(`member "${member.raw}" of archive ${loc.archiveKey} ended after ${written} of its ${member.size} bytes: the archive is truncated`);
@@ -211,9 +240,10 @@ class ArchiveBackend implements Backend {
         try {
           await this.extract(o, loc, key, file, t);
         } catch (err) {
-          // The cache entry went away under us (removed by another process): prepare it again, once.
-          if (o.kind !== 'cached' || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          // The cache entry went away under us (removed by another process) or is damaged: prepare it again, once.
+          if (o.kind !== 'cached' || !((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof CacheDamaged)) throw err;
           this.opened.delete(loc.archiveKey);
+          await this.cache.discard(loc.archiveKey);
           await this.extract(await this.openArchive(loc.archiveKey, loc.path, t), loc, key, file, t);
         }
         return;

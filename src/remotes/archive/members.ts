@@ -20,8 +20,10 @@ export interface MemberInfo {
   linkname?: string;
   /** Why the member's own name is unsafe: never served. */
   unsafe?: string;
-  /** Where its data starts in the cache's data file (tar archives in the cache). */
-  offset?: number;
+  /** The number of the file holding its data in the cache (tar archives in the cache). */
+  slot?: number;
+  /** Its cache file's mtime when written: a file changed since (through a hard link) is not used. */
+  stamp?: number;
 }
 
 export function normalizeMemberName(raw: string): { name: string; unsafe?: string } {

@@ -18,11 +18,14 @@ export interface TarScan {
   compressedSize: number;
   limits: Limits;
   signal: AbortSignal;
-  /**
-   * Called for each regular file member: a consumer of its data (called per
-   * chunk, in order), or undefined to skip it.
-   */
-  take(member: MemberInfo): ((chunk: Buffer) => Promise<void>) | undefined;
+  /** Called for each regular file member: where its data goes, or undefined to skip it. */
+  take(member: MemberInfo): Promise<MemberSink | undefined>;
+}
+
+/** Receives one member's data, chunk by chunk, then close() (also when the scan fails). */
+export interface MemberSink {
+  write(chunk: Buffer): Promise<void>;
+  close(): Promise<void>;
 }
 
 const TYPES: Record<string, MemberType> = {
@@ -108,11 +111,15 @@ export async function scanTar(scan: TarScan): Promise<MemberInfo[]> {
       // every entry (skipped ones too), so the refusal names the member that crossed it.
       let at = entry.offset + 512;
       meter.check(at);
-      const consume = type === 'file' && !unsafe ? scan.take(info) : undefined;
-      for await (const chunk of entry) {
-        at += (chunk as Buffer).length;
-        meter.check(at);
-        if (consume) await consume(chunk as Buffer);
+      const sink = type === 'file' && !unsafe ? await scan.take(info) : undefined;
+      try {
+        for await (const chunk of entry) {
+          at += (chunk as Buffer).length;
+          meter.check(at);
+          await sink?.write(chunk as Buffer);
+        }
+      } finally {
+        await sink?.close();
       }
     }
   } catch (err) {
