@@ -76,8 +76,11 @@ describe('datasets made by datalad add-archive-content, served by annexd', () =>
     // Dropping the members asks our CHECKPRESENT: the archive is in "store", so datalad-archives has them.
     await repo.ok('git', 'annex', 'drop', 'arc');
     expect(existsSync(join(repo.path, 'arc/one.txt'))).toBe(false);
-    const get = await repo.ok('git', 'annex', 'get', '-J2', 'arc');
-    const out = get.stdout + get.stderr;
+    // From a subdirectory first: git-annex hands the remote relative GIT_DIR and GIT_WORK_TREE.
+    const sub = await exec('git', ['annex', 'get', 'two.txt'], { cwd: join(repo.path, 'arc/sub'), env: repo.env });
+    const out = sub.stdout + sub.stderr;
+    expect(sub.code, out).toBe(0);
+    await repo.ok('git', 'annex', 'get', '-J2', 'arc');
     for (const [rel, content] of Object.entries(tree)) {
       expect((await readFile(join(repo.path, rel))).equals(Buffer.from(content)), rel).toBe(true);
     }

@@ -17,6 +17,7 @@ import { Readable } from 'node:stream';
 import type { CheckUrlResult, LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { withFileLock } from '../../credentials/lock.js';
+import { exec } from '../../util/exec.js';
 import type { Backend, BackendDefinition, TransferContext } from '../core/backend.js';
 import { keySize } from '../core/keys.js';
 import { writeFrom } from '../core/local-file.js';
@@ -331,8 +332,11 @@ function definition(externalType: string, summary: string): BackendDefinition<ty
     async open(config: ArchiveConfig, ctx) {
       const cwd = process.cwd();
       const gitDir = resolve(cwd, (await ctx.annex.getGitDir()).toString());
+      // git-annex starts us where the user ran it (a subdirectory, maybe); its paths are relative to the top.
+      const top = await exec('git', ['rev-parse', '--show-toplevel'], { cwd });
+      const repoDir = top.code === 0 && top.stdout.trim() ? top.stdout.trim() : cwd;
       const cache = new ArchiveCache(resolve(gitDir, 'annex', 'annexd', 'archives'), config.cachesize, config.cacheage);
-      return new ArchiveBackend(externalType, new ArchiveContent(cwd), cache, { maxRatio: config.maxratio, maxTotal: config.maxtotal });
+      return new ArchiveBackend(externalType, new ArchiveContent(repoDir), cache, { maxRatio: config.maxratio, maxTotal: config.maxtotal });
     },
     describeError: (err, operation) => describeArchiveError(err, operation),
   };

@@ -27,6 +27,21 @@ function lastJson(stdout: string): AnnexJson | undefined {
   }
 }
 
+/**
+ * The environment of nested git-annex commands. git-annex starts a remote with
+ * GIT_DIR and GIT_WORK_TREE relative to where the user ran it (e.g.
+ * GIT_DIR=../../.git from a subdirectory); the nested commands run at the top,
+ * so they get them absolute.
+ */
+const NESTED_ENV: NodeJS.ProcessEnv = (() => {
+  const env = { ...process.env };
+  for (const name of ['GIT_DIR', 'GIT_WORK_TREE'] as const) {
+    const v = env[name];
+    if (v) env[name] = resolve(process.cwd(), v);
+  }
+  return env;
+})();
+
 /** How long an answer of `git annex whereis` is used again. */
 const WHEREIS_FRESH_MS = 60_000;
 
@@ -35,11 +50,11 @@ export class ArchiveContent {
   private readonly found = new Map<string, string>();
   private readonly whereis = new Map<string, { recorded: boolean; at: number }>();
 
-  /** `cwd`: the directory git-annex started us in (inside the repository). */
+  /** `cwd`: the top of the repository (git annex contentlocation answers relative to it). */
   constructor(private readonly cwd: string) {}
 
   private annex(args: string[]): ReturnType<typeof exec> {
-    return exec('git', ['annex', ...args], { cwd: this.cwd });
+    return exec('git', ['annex', ...args], { cwd: this.cwd, env: NESTED_ENV });
   }
 
   /** The path of the archive's content here, or undefined when it is not here. */
