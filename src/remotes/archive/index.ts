@@ -71,6 +71,7 @@ type Opened =
 
 class ArchiveBackend implements Backend {
   private readonly opened = new Map<string, Promise<Opened>>();
+  private toldCache = false;
 
   constructor(
     private readonly name: string,
@@ -140,6 +141,12 @@ class ArchiveBackend implements Backend {
         }
         if (this.cache.fits(archiveKey)) {
           await ctx.annex.debug(`decompressing archive ${archiveKey} (${format}) into the cache ${this.cache.dir}`);
+          if (!this.toldCache) {
+            this.toldCache = true;
+            await ctx.annex.info(
+              `decompressing archive ${archiveKey} once into ${this.cache.dir} (at most cachesize=${formatSize(this.cache.maxBytes)}; unused archives go after cacheage; it may be removed at any time)`,
+            );
+          }
           const built = await this.cache.build(archiveKey, (write) =>
             scanTar({ archiveKey, file, format, compressedSize: size, limits: this.limits, signal: ctx.signal, take: write }),
           );
@@ -241,10 +248,12 @@ class ArchiveBackend implements Backend {
         try {
           await this.extract(o, loc, key, file, t);
         } catch (err) {
-          // The cache entry went away under us (removed by another process) or is damaged: prepare it again, once.
-          if (o.kind !== 'cached' || !((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof CacheDamaged)) throw err;
+          // The cache entry (or the archive's content) went away under us, removed by another
+          // process, or the entry is damaged: prepare the archive again, once.
+          if (!((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof CacheDamaged)) throw err;
           this.opened.delete(loc.archiveKey);
-          await this.cache.discard(loc.archiveKey);
+          if (o.kind === 'zip') o.zip.close();
+          if (err instanceof CacheDamaged) await this.cache.discard(loc.archiveKey);
           await this.extract(await this.openArchive(loc.archiveKey, loc.path, t), loc, key, file, t);
         }
         return;
