@@ -17,8 +17,13 @@ declare -A PACKAGES=(
   [apache2]=apache2                      # WebDAV test server (mod_dav_fs)
   [htpasswd]=apache2-utils               # the apache test server's password file
   [openssl]=openssl                      # certificates for the TLS error tests
-  [datalad]=datalad                      # DataLad compatibility tests (clone, get)
+  [datalad]=datalad                      # DataLad compatibility tests (clone, get, add-archive-content)
   [rclone]=rclone                        # WebDAV test server (rclone serve webdav)
+  [bzip2]=bzip2                          # the archive remote reads tar.bz2 through it
+  [xz]=xz-utils                          # archive tests: tar.xz archives
+  [zip]=zip                              # archive tests: zip archives
+  [7z]=p7zip-full                        # archive tests: DataLad extracts with it; a 7z archive is refused
+  [python3]=python3                      # archive tests: archives no archiver makes on purpose
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

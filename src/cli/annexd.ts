@@ -7,11 +7,12 @@ import { redact } from '../util/redact.js';
 import { CredentialError } from '../credentials/model.js';
 import { RemoteError } from '../protocol/errors.js';
 import { out, UsageError, wantsJson, type Command } from './command.js';
+import { addArchiveContentCommand } from './commands/add-archive-content.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
 
-const COMMANDS: Command[] = [credentialsCommand, demoCommand, s3UploadsCommand];
+const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, s3UploadsCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,6 +32,8 @@ Special remotes (run by git-annex, see README.md):
   git-annex-remote-annexd-s3      S3 and S3-compatible object stores
   git-annex-remote-annexd-webdav  WebDAV servers
   git-annex-remote-annexd-http    web sources over http(s), read-only
+  git-annex-remote-annexd-archive files inside annexed tar and zip archives, read-only
+  git-annex-remote-datalad-archives  the same, as a drop-in for DataLad's datalad-archives
 
 Run "annexd COMMAND --help" for a command's options.
 Exit codes: 0 done, 1 failed, 2 usage error, 130 interrupted (Ctrl-C).

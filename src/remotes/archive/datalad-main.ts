@@ -1,0 +1,4 @@
+import { runRemote } from '../core/run.js';
+import { dataladArchivesDefinition } from './index.js';
+
+await runRemote(dataladArchivesDefinition);

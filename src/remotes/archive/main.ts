@@ -1,0 +1,4 @@
+import { runRemote } from '../core/run.js';
+import { archiveDefinition } from './index.js';
+
+await runRemote(archiveDefinition);
