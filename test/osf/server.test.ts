@@ -94,7 +94,7 @@ describe('authentication', () => {
     expect(me.json.data.type).toBe('users');
     expect(me.json.data.attributes.full_name).toEqual(expect.any(String));
     expect(me.json.meta.version).toBe('2.0');
-    for (const headers of [{}, { authorization: 'Bearer not-the-token' }]) {
+    for (const headers of [{}, { authorization: "Bearer not-the-token" }] as Array<Record<string, string>>) {
       const r = await call('GET', `${srv.api}users/me/`, undefined, headers);
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBe('Documentation realm="api"');
