@@ -1,0 +1,71 @@
+/**
+ * Where an OSF token comes from, first hit wins: OSF_TOKEN (what datalad-osf
+ * reads too); credential=NAME in annexd's store, else DataLad's credential of
+ * that name; without credential=, an annexd credential whose realm is the API
+ * host; the token remembered at initremote; DataLad's own OSF credential
+ * ("https://osf.io", as `datalad osf-credentials` stores it). A token has no
+ * user: the Credential's user is ''.
+ */
+import type { RequestContext } from '../../protocol/contract.js';
+import { RemoteError } from '../../protocol/errors.js';
+import { findCredential, fromCredentialStore, fromGitAnnex, type Credential, type CredentialSource } from '../core/credentials.js';
+import { fromLocalFile } from '../core/local-creds.js';
+import type { OsfSettings } from './config.js';
+
+/** Name of the remembered token (local file, or git-annex's creds with embedcreds=yes). */
+export const CREDS_SETTING = 'annexd-osf';
+/** The name datalad-osf keeps its credential under. */
+export const DATALAD_OSF_CREDENTIAL = 'https://osf.io';
+
+function fromTokenVariable(env: NodeJS.ProcessEnv): CredentialSource {
+  return {
+    async find() {
+      const secret = env.OSF_TOKEN;
+      return secret ? { user: '', secret, origin: 'environment', source: 'environment (OSF_TOKEN)' } : undefined;
+    },
+  };
+}
+
+/** A DataLad token credential (datalad-next "token" type, or the legacy Token layout). */
+function fromDataladToken(name: string): CredentialSource {
+  return {
+    async find() {
+      const { findDataladCredential } = await import('../../credentials/datalad.js');
+      const c = await findDataladCredential(name, { typeHint: 'token' });
+      return c?.secret ? { user: '', secret: c.secret, origin: 'datalad', source: `DataLad credential "${name}"` } : undefined;
+    },
+  };
+}
+
+export function tokenHelp(s: OsfSettings): string {
+  const host = new URL(s.api).host;
+  return `create a personal access token at https://osf.io/settings/tokens (scope osf.full_write) and set OSF_TOKEN, or store it with "annexd credentials set osf realm=${host}" (the token is read from the prompt or stdin)`;
+}
+
+export async function resolveOsfToken(
+  ctx: RequestContext,
+  s: OsfSettings,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Credential | undefined> {
+  const environment = fromTokenVariable(env);
+  if (s.credential) {
+    const named = await findCredential(
+      [environment, fromCredentialStore({ name: s.credential, userProp: 'user', userOptional: true }), fromDataladToken(s.credential)],
+      ctx,
+    );
+    if (named) return named;
+    throw new RemoteError(
+      `credential "${s.credential}" not found: create it with "annexd credentials set ${s.credential} realm=${new URL(s.api).host}" (the OSF token is read from the prompt or stdin)`,
+    );
+  }
+  return findCredential(
+    [
+      environment,
+      fromCredentialStore({ realm: new URL(s.api).host, userProp: 'user', userOptional: true }),
+      fromLocalFile(CREDS_SETTING),
+      fromGitAnnex(CREDS_SETTING),
+      fromDataladToken(DATALAD_OSF_CREDENTIAL),
+    ],
+    ctx,
+  );
+}

@@ -1,0 +1,98 @@
+/**
+ * annexd-osf: git-annex special remote for the Open Science Framework (OSF
+ * Storage of a project or component), in datalad-osf's annex layout: one
+ * flat file per key at the storage root, named by the key.
+ */
+import type { LocalPath, RequestContext } from '../../protocol/contract.js';
+import type { Backend, BackendDefinition, TransferContext } from '../core/backend.js';
+import { credentialKnown, MissingCredentialsError, type Credential } from '../core/credentials.js';
+import { holdsKey } from '../core/keys.js';
+import { rememberCredential } from '../core/local-creds.js';
+import { osfSchema, osfSettings, type OsfSettings } from './config.js';
+import { CREDS_SETTING, resolveOsfToken, tokenHelp } from './credentials.js';
+import { describeOsfError } from './errors.js';
+import type { OsfStorage } from './storage.js';
+
+class OsfBackend implements Backend {
+  constructor(private readonly osf: OsfStorage) {}
+
+  store(key: string, file: LocalPath, t: TransferContext): Promise<void> {
+    return this.osf.put(key, file, t);
+  }
+
+  retrieve(key: string, file: LocalPath, t: TransferContext): Promise<void> {
+    return this.osf.get(key, file, t);
+  }
+
+  async checkPresent(key: string, ctx: RequestContext): Promise<boolean> {
+    const f = await this.osf.find(key, ctx);
+    return holdsKey(key, f && { size: f.size }, ctx);
+  }
+
+  remove(key: string, ctx: RequestContext): Promise<void> {
+    return this.osf.delete(key, ctx);
+  }
+
+  info(): Array<[string, string]> {
+    const s = this.osf.settings;
+    return [
+      ['node', s.node],
+      ['api', s.api],
+      ['token', this.osf.client.credential ? this.osf.client.credential.source : '(none: public nodes only)'],
+      ['request rate', `${s.requestRate}/s`],
+    ];
+  }
+
+  close(): Promise<void> {
+    return this.osf.close();
+  }
+}
+
+async function connect(s: OsfSettings, credential: Credential | undefined): Promise<OsfStorage> {
+  // Loaded here, not at start-up: the client brings in undici.
+  const [{ OsfClient }, { OsfStorage }] = await Promise.all([import('./client.js'), import('./storage.js')]);
+  return new OsfStorage(await OsfClient.connect(s.api, credential, s.requestRate), s);
+}
+
+export const osfDefinition: BackendDefinition<typeof osfSchema> = {
+  externalType: 'annexd-osf',
+  summary: 'git-annex special remote for OSF Storage (osf.io projects and components), in datalad-osf\'s layout',
+  schema: osfSchema,
+  exportCapable: false,
+  repoSettings: { credential: credentialKnown },
+  async initRemote(config, ctx) {
+    const s = osfSettings(config);
+    const credential = await resolveOsfToken(ctx, s);
+    if (!credential) throw new MissingCredentialsError(`no OSF token: ${tokenHelp(s)}`);
+    const osf = await connect(s, credential);
+    try {
+      const who = await osf.whoami(ctx);
+      const node = await osf.node(ctx);
+      const attrs = node.attributes;
+      const title = typeof attrs === 'object' && attrs !== null && !Array.isArray(attrs) && typeof attrs.title === 'string' ? attrs.title : s.node;
+      const perms = typeof attrs === 'object' && attrs !== null && !Array.isArray(attrs) ? attrs.current_user_permissions : undefined;
+      if (Array.isArray(perms) && !perms.includes('write')) {
+        throw new MissingCredentialsError(`${who} may not write to OSF node ${s.node} ("${title}"): ask for write access to the project, or use another token`);
+      }
+      await ctx.annex.info(`OSF node ${s.node} ("${title}") as ${who}`);
+    } finally {
+      await osf.close();
+    }
+    // As for the other remotes: a token from the environment, once OSF has accepted it, is kept for later runs.
+    if (credential.origin === 'environment') await rememberCredential(ctx, CREDS_SETTING, { ...credential, user: 'token' });
+  },
+  async open(config, ctx) {
+    const s = osfSettings(config);
+    // Without a token, public nodes can still be read; anything else answers 401/403, reported with the fix.
+    return new OsfBackend(await connect(s, await resolveOsfToken(ctx, s)));
+  },
+  describeError(err, operation, config) {
+    let s: OsfSettings;
+    try {
+      s = osfSettings(config);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return describeOsfError(err, operation, s);
+  },
+};

@@ -1,0 +1,117 @@
+/**
+ * The OSF-compatible server for integration tests, in its own process on
+ * 127.0.0.1 (dist/demo/osf-server-main.js), with the token passed in the
+ * environment; projects made through its API as a user would.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import type { OsfServerStats, RequestRecord } from '../../src/demo/osf-server.js';
+import { initExternalRemote, useSandboxWith, type Sandbox } from './annex.js';
+import { REPO_ROOT, requireBuild } from './tools.js';
+
+export interface TestOsf {
+  api: string;
+  wb: string;
+  token: string;
+  /** OSF_TOKEN for initremote. */
+  credsEnv: NodeJS.ProcessEnv;
+  /** A new project through POST nodes/; its id. */
+  createNode(title?: string): Promise<string>;
+  /** Names at a node's osfstorage root, through the API listing (every page). */
+  rootNames(node: string): Promise<string[]>;
+  /** What the server counted, and every request it saw. */
+  stats(): Promise<{ stats: OsfServerStats; requests: RequestRecord[] }>;
+  stop(): Promise<void>;
+}
+
+export interface OsfServerEnv {
+  ANNEXD_OSF_LATENCY_MS?: string;
+  ANNEXD_OSF_RATE_LIMIT?: string;
+  ANNEXD_OSF_RATE_WINDOW_MS?: string;
+  ANNEXD_OSF_MAX_FILE_SIZE?: string;
+  ANNEXD_OSF_QUOTA?: string;
+}
+
+export async function startTestOsf(dataDir: string, serverEnv: OsfServerEnv = {}, token = `osf${randomBytes(24).toString('hex')}`): Promise<TestOsf> {
+  requireBuild();
+  const child: ChildProcess = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'demo', 'osf-server-main.js'), join(dataDir, 'osf-data')], {
+    env: { ...process.env, ...serverEnv, ANNEXD_OSF_TOKEN: token },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const rl: Interface = createInterface({ input: child.stdout! });
+  const lines: string[] = [];
+  const waiting: Array<(l: string) => void> = [];
+  rl.on('line', (l) => {
+    const w = waiting.shift();
+    if (w) w(l);
+    else lines.push(l);
+  });
+  const nextLine = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const l = lines.shift();
+      if (l !== undefined) return resolve(l);
+      waiting.push(resolve);
+      child.once('exit', (code) => reject(new Error(`the OSF test server exited (code ${code})`)));
+    });
+  const info = JSON.parse(await nextLine()) as { api: string; wb: string; token: string };
+  const headers = { authorization: `Bearer ${info.token}` };
+  return {
+    api: info.api,
+    wb: info.wb,
+    token: info.token,
+    credsEnv: { OSF_TOKEN: info.token },
+    async createNode(title = 'annexd test') {
+      const r = await fetch(`${info.api}nodes/`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/vnd.api+json' },
+        body: JSON.stringify({ data: { type: 'nodes', attributes: { title, category: 'data' } } }),
+      });
+      if (r.status !== 201) throw new Error(`creating a node answered HTTP ${r.status}`);
+      return ((await r.json()) as { data: { id: string } }).data.id;
+    },
+    async rootNames(node) {
+      const names: string[] = [];
+      for (let next: string | null = `${info.api}nodes/${node}/files/osfstorage/?page[size]=100`; next; ) {
+        const r = await fetch(next, { headers });
+        const j = (await r.json()) as { data: Array<{ attributes: { name: string } }>; links: { next: string | null } };
+        names.push(...j.data.map((e) => e.attributes.name));
+        next = j.links.next;
+      }
+      return names.sort();
+    },
+    async stats() {
+      child.stdin!.write('stats\n');
+      return JSON.parse(await nextLine()) as { stats: OsfServerStats; requests: RequestRecord[] };
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** `git annex initremote NAME type=external externaltype=annexd-osf api=… node=…` with the server's token. */
+export async function initOsfRemote(
+  repo: { okEnv(env: NodeJS.ProcessEnv, cmd: string, ...args: string[]): Promise<unknown> },
+  osf: TestOsf,
+  name: string,
+  params: string[] = [],
+  node?: string,
+): Promise<string> {
+  const id = node ?? (await osf.createNode(name));
+  await initExternalRemote(repo, 'annexd-osf', name, [`api=${osf.api}`, `node=${id}`, ...params], osf.credsEnv);
+  return id;
+}
+
+export interface OsfSuite {
+  readonly sandbox: Sandbox;
+  readonly osf: TestOsf;
+}
+
+export function useOsfSuite(serverEnv: OsfServerEnv = {}): OsfSuite {
+  return useSandboxWith('osf', (dir) => startTestOsf(dir, serverEnv));
+}
