@@ -7,7 +7,8 @@
  * token in process arguments): ANNEXD_OSF_TOKEN, ANNEXD_OSF_LATENCY_MS,
  * ANNEXD_OSF_RATE_LIMIT (requests per ANNEXD_OSF_RATE_WINDOW_MS, default
  * 1000), ANNEXD_OSF_MAX_FILE_SIZE and ANNEXD_OSF_QUOTA (bytes),
- * ANNEXD_OSF_REQUEST_LOG=FILE (one line per request).
+ * ANNEXD_OSF_REQUEST_LOG=FILE (one line per request), ANNEXD_OSF_KEEP_CUT_UPLOADS=1
+ * (what arrived of a cut upload becomes the file, as s3rver does).
  * A line "stats" on stdin is answered with one JSON line of OsfServerStats
  * and the request records, for tests that count what a client sent.
  */
@@ -39,6 +40,7 @@ const server = await startOsfServer({
   maxFileSize: num('ANNEXD_OSF_MAX_FILE_SIZE'),
   quota: num('ANNEXD_OSF_QUOTA'),
   requestLog: env.ANNEXD_OSF_REQUEST_LOG || undefined,
+  keepCutUploads: env.ANNEXD_OSF_KEEP_CUT_UPLOADS === '1',
 });
 const { api, wb, port: apiPort, wbPort, token, userId } = server;
 process.stdout.write(JSON.stringify({ api, wb, port: apiPort, wbPort, token, userId }) + '\n');

@@ -38,6 +38,8 @@ export interface OsfServerOptions {
   maxFileSize?: number;
   /** Bytes per node (OSF: 5 GB private, 50 GB public); unset: no quota. */
   quota?: number;
+  /** Keep what arrived of a cut upload as the file (as s3rver keeps a cut PUT), instead of discarding it as WaterButler does. */
+  keepCutUploads?: boolean;
   /** Appends one line per request (ms since start, method, host kind, path, status) to this file. */
   requestLog?: string;
 }
@@ -679,8 +681,12 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
     return Object.values(state.entities).find((x) => x.node === node && x.parent === parent && x.name === name && x.kind === kind);
   }
 
-  /** Receives an upload body into a temporary blob: its hashes, or undefined when it did not arrive whole. */
-  async function receive(req: IncomingMessage, length: number): Promise<{ tmp: string; md5: string; sha256: string } | undefined> {
+  /**
+   * Receives an upload body into a temporary blob: its hashes and length.
+   * `complete` is false when it did not arrive whole; that is then deleted,
+   * unless the server keeps cut uploads (`keepCutUploads`).
+   */
+  async function receive(req: IncomingMessage, length: number): Promise<{ tmp: string; md5: string; sha256: string; size: number } | undefined> {
     const tmp = join(blobs, `tmp-${randomBytes(8).toString('hex')}`);
     const md5 = createHash('md5');
     const sha = createHash('sha256');
@@ -693,17 +699,15 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
         cb(null, chunk);
       },
     });
-    try {
-      await pipeline(req, hasher, createWriteStream(tmp));
-    } catch {
-      await rm(tmp, { force: true });
-      return undefined;
+    let complete = true;
+    await pipeline(req, hasher, createWriteStream(tmp)).catch(() => (complete = false));
+    if (!complete || got !== length || !req.complete) {
+      if (!options.keepCutUploads) {
+        await rm(tmp, { force: true });
+        return undefined;
+      }
     }
-    if (got !== length || !req.complete) {
-      await rm(tmp, { force: true });
-      return undefined;
-    }
-    return { tmp, md5: md5.digest('hex'), sha256: sha.digest('hex') };
+    return { tmp, md5: md5.digest('hex'), sha256: sha.digest('hex'), size: got };
   }
 
   function uploadLength(req: IncomingMessage, node: string, replacing: number): number {
@@ -771,7 +775,7 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
         await rm(got.tmp, { force: true });
         throw conflict(raced);
       }
-      const f: EntityRecord = { id: randomBytes(12).toString('hex'), node: n.id, kind: 'file', name, parent: folderId, size: length, md5: got.md5, sha256: got.sha256, version: 1, created: now, modified: now };
+      const f: EntityRecord = { id: randomBytes(12).toString('hex'), node: n.id, kind: 'file', name, parent: folderId, size: got.size, md5: got.md5, sha256: got.sha256, version: 1, created: now, modified: now };
       await rename(got.tmp, blobPath(f));
       state.entities[f.id] = f;
       await save();
@@ -789,12 +793,12 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
         await rm(got.tmp, { force: true });
         throw wbError(404, `Could not retrieve file or directory /${rest}`);
       }
-      if (got.sha256 === current.sha256 && length === current.size) {
+      if (got.sha256 === current.sha256 && got.size === current.size) {
         await rm(got.tmp, { force: true });
       } else {
         const old = blobPath(current);
         current.version += 1;
-        current.size = length;
+        current.size = got.size;
         current.md5 = got.md5;
         current.sha256 = got.sha256;
         current.modified = osfDate();

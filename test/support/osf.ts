@@ -32,6 +32,7 @@ export interface OsfServerEnv {
   ANNEXD_OSF_RATE_WINDOW_MS?: string;
   ANNEXD_OSF_MAX_FILE_SIZE?: string;
   ANNEXD_OSF_QUOTA?: string;
+  ANNEXD_OSF_KEEP_CUT_UPLOADS?: string;
 }
 
 export async function startTestOsf(dataDir: string, serverEnv: OsfServerEnv = {}, token = `osf${randomBytes(24).toString('hex')}`): Promise<TestOsf> {

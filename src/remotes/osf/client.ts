@@ -11,6 +11,7 @@ import type { Agent, Dispatcher } from 'undici';
 import type { RequestContext } from '../../protocol/contract.js';
 import type { Credential } from '../core/credentials.js';
 import { headerValue } from '../core/http-headers.js';
+import { readText as readBody } from '../core/read-text.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { loadUndici } from '../core/undici.js';
 import { RequestBudget } from './budget.js';
@@ -126,17 +127,8 @@ export class OsfClient {
   }
 }
 
-/** At most `limit` bytes of a body as text. */
-export async function readText(res: OsfResponse, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of res.body) {
-    chunks.push(chunk as Buffer);
-    n += (chunk as Buffer).length;
-    if (n >= limit) break;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+/** At most `limit` bytes of an answer's body as text. */
+export const readText = (res: OsfResponse, limit: number): Promise<string> => readBody(res.body, limit);
 
 /** errors[0].detail (the API), message (WaterButler), or message_long (OSF v1 via WaterButler). */
 function detailOf(text: string): string | undefined {

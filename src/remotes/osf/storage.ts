@@ -162,7 +162,15 @@ export class OsfStorage {
   /** The user the token belongs to: GET users/me/ (full name). */
   async whoami(ctx: RequestContext): Promise<string> {
     const url = `${this.settings.api}users/me/`;
-    const { body } = await this.retry('check token', ctx, () => this.client.json('GET', url, ctx, [200]));
+    const { body } = await this.retry('check token', ctx, async () => {
+      try {
+        return await this.client.json('GET', url, ctx, [200]);
+      } catch (err) {
+        // Every OSF has users/me/: a 404 there (or 405) is a server of another kind.
+        if (err instanceof OsfHttpError && (err.status === 404 || err.status === 405)) throw new NotOsfError(`GET ${url} answered HTTP ${err.status}`);
+        throw err;
+      }
+    });
     if (text(body, 'data', 'type') !== 'users') throw new NotOsfError(`GET ${url} answered without a user (data.type)`);
     return text(body, 'data', 'attributes', 'full_name') ?? text(body, 'data', 'id') ?? '(unknown)';
   }
