@@ -6,7 +6,8 @@
  * then serves until SIGTERM/SIGINT. Options from the environment (never the
  * token in process arguments): ANNEXD_OSF_TOKEN, ANNEXD_OSF_LATENCY_MS,
  * ANNEXD_OSF_RATE_LIMIT (requests per ANNEXD_OSF_RATE_WINDOW_MS, default
- * 1000), ANNEXD_OSF_MAX_FILE_SIZE and ANNEXD_OSF_QUOTA (bytes),
+ * 1000), ANNEXD_OSF_THROTTLE_EVERY=N (every Nth request gets 429),
+ * ANNEXD_OSF_MAX_FILE_SIZE and ANNEXD_OSF_QUOTA (bytes),
  * ANNEXD_OSF_REQUEST_LOG=FILE (one line per request), ANNEXD_OSF_KEEP_CUT_UPLOADS=1
  * (what arrived of a cut upload becomes the file, as s3rver does).
  * A line "stats" on stdin is answered with one JSON line of OsfServerStats
@@ -37,6 +38,7 @@ const server = await startOsfServer({
   latencyMs: num('ANNEXD_OSF_LATENCY_MS'),
   rateLimit: num('ANNEXD_OSF_RATE_LIMIT'),
   rateWindowMs: num('ANNEXD_OSF_RATE_WINDOW_MS'),
+  throttleEvery: num('ANNEXD_OSF_THROTTLE_EVERY'),
   maxFileSize: num('ANNEXD_OSF_MAX_FILE_SIZE'),
   quota: num('ANNEXD_OSF_QUOTA'),
   requestLog: env.ANNEXD_OSF_REQUEST_LOG || undefined,

@@ -34,6 +34,8 @@ export interface OsfServerOptions {
   /** At most this many requests per `rateWindowMs` per client (token, else address); then 429. 0: no limit. */
   rateLimit?: number;
   rateWindowMs?: number;
+  /** Every Nth request gets 429 (Retry-After: 1) whatever the rate: a throttle that strikes one request of many at once. */
+  throttleEvery?: number;
   /** Per-file cap in bytes (OSF: 5 GB). */
   maxFileSize?: number;
   /** Bytes per node (OSF: 5 GB private, 50 GB public); unset: no quota. */
@@ -952,7 +954,8 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
         if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
         // The client: its token (whatever it is), else its address.
         const client = req.headers.authorization ?? req.socket.remoteAddress ?? '';
-        const wait = limiter.check(client, Date.now());
+        const strike = options.throttleEvery ? log.length % options.throttleEvery === 0 : false;
+        const wait = strike ? 1 : limiter.check(client, Date.now());
         if (wait !== undefined) {
           if (host === 'api') throw apiError(429, `Request was throttled. Expected available in ${wait} seconds.`, {}, { 'retry-after': String(wait) });
           throw new HttpError(429, { error: 'API rate-limiting active due to too many requests' }, { 'retry-after': String(wait) });

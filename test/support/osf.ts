@@ -19,7 +19,7 @@ export interface TestOsf {
   credsEnv: NodeJS.ProcessEnv;
   /** A new project through POST nodes/; its id. */
   createNode(title?: string): Promise<string>;
-  /** Names at a node's osfstorage root, through the API listing (every page). */
+  /** Names at a node's osfstorage root, through the API listing (every page; its URLs spell page[size] unescaped, the remote's escaped). */
   rootNames(node: string): Promise<string[]>;
   /** What the server counted, and every request it saw. */
   stats(): Promise<{ stats: OsfServerStats; requests: RequestRecord[] }>;
@@ -30,6 +30,7 @@ export interface OsfServerEnv {
   ANNEXD_OSF_LATENCY_MS?: string;
   ANNEXD_OSF_RATE_LIMIT?: string;
   ANNEXD_OSF_RATE_WINDOW_MS?: string;
+  ANNEXD_OSF_THROTTLE_EVERY?: string;
   ANNEXD_OSF_MAX_FILE_SIZE?: string;
   ANNEXD_OSF_QUOTA?: string;
   ANNEXD_OSF_KEEP_CUT_UPLOADS?: string;
@@ -58,15 +59,24 @@ export async function startTestOsf(dataDir: string, serverEnv: OsfServerEnv = {}
     });
   const info = JSON.parse(await nextLine()) as { api: string; wb: string; token: string };
   const headers = { authorization: `Bearer ${info.token}` };
+  // The tests' own requests obey the server's rate limit too: wait out a 429.
+  const fetchOk = async (url: string, init: RequestInit = {}): Promise<Response> => {
+    for (;;) {
+      const r = await fetch(url, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } });
+      if (r.status !== 429) return r;
+      await r.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, Number(r.headers.get('retry-after') ?? '1') * 1000));
+    }
+  };
   return {
     api: info.api,
     wb: info.wb,
     token: info.token,
     credsEnv: { OSF_TOKEN: info.token },
     async createNode(title = 'annexd test') {
-      const r = await fetch(`${info.api}nodes/`, {
+      const r = await fetchOk(`${info.api}nodes/`, {
         method: 'POST',
-        headers: { ...headers, 'content-type': 'application/vnd.api+json' },
+        headers: { 'content-type': 'application/vnd.api+json' },
         body: JSON.stringify({ data: { type: 'nodes', attributes: { title, category: 'data' } } }),
       });
       if (r.status !== 201) throw new Error(`creating a node answered HTTP ${r.status}`);
@@ -75,7 +85,7 @@ export async function startTestOsf(dataDir: string, serverEnv: OsfServerEnv = {}
     async rootNames(node) {
       const names: string[] = [];
       for (let next: string | null = `${info.api}nodes/${node}/files/osfstorage/?page[size]=100`; next; ) {
-        const r = await fetch(next, { headers });
+        const r = await fetchOk(next);
         const j = (await r.json()) as { data: Array<{ attributes: { name: string } }>; links: { next: string | null } };
         names.push(...j.data.map((e) => e.attributes.name));
         next = j.links.next;
