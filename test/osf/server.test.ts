@@ -339,6 +339,35 @@ describe('limits', () => {
     }
   });
 
+  it('strikes every Nth request with 429 when told to, and can keep a cut upload as s3rver does', async () => {
+    const odd = await startOsfServer({ directory: join(dir, 'odd'), throttleEvery: 5, keepCutUploads: true });
+    try {
+      const headers = { authorization: `Bearer ${odd.token}` };
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await fetch(`${odd.api}users/me/`, { headers })).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 200]);
+      const node = await newNode(odd);
+      const st = ((await (await fetch(node.relationships.files.links.related.href, { headers })).json()) as Json).data[0] as Json;
+      const cut = await new Promise<number>((resolve) => {
+        const req = httpRequest(`${st.links.upload}?kind=file&name=cut`, { method: 'PUT', headers: { ...headers, 'content-length': '800' } }, () => resolve(0));
+        req.on('error', () => resolve(-1));
+        req.write(Buffer.alloc(100));
+        setTimeout(() => req.destroy(), 100);
+      });
+      expect(cut).toBe(-1);
+      let sizes: number[] = [];
+      for (let i = 0; i < 50 && sizes.length === 0; i++) {
+        const r = await fetch(`${odd.api}nodes/${node.id}/files/osfstorage/`, { headers });
+        if (r.status === 200) sizes = (((await r.json()) as Json).data as Json[]).map((e) => e.attributes.size as number);
+        else await r.arrayBuffer();
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(sizes).toEqual([100]);
+    } finally {
+      await odd.close();
+    }
+  });
+
   it('adds the configured latency to every answer', async () => {
     const slow = await startOsfServer({ directory: join(dir, 'slow'), latencyMs: 300 });
     try {
