@@ -35,6 +35,7 @@ Special remotes (run by git-annex, see README.md):
   git-annex-remote-annexd-http    web sources over http(s), read-only
   git-annex-remote-annexd-archive files inside annexed tar and zip archives, read-only
   git-annex-remote-datalad-archives  the same, as a drop-in for DataLad's datalad-archives
+  git-annex-remote-annexd-osf     OSF Storage (osf.io projects), datalad-osf's layout
 
 Run "annexd COMMAND --help" for a command's options.
 Exit codes: 0 done, 1 failed, 2 usage error, 130 interrupted (Ctrl-C).
