@@ -1,10 +1,15 @@
 /**
  * annexd-osf: git-annex special remote for the Open Science Framework (OSF
- * Storage of a project or component), in datalad-osf's annex layout: one
- * flat file per key at the storage root, named by the key.
+ * Storage of a project or component), in datalad-osf's layouts: annex mode,
+ * one flat file per key at the storage root, named by the key; export mode
+ * (exporttree=yes), the tree with its folders. `osf` is the drop-in for
+ * datalad-osf's git-annex-remote-osf: the same remote under its externaltype.
  */
 import type { LocalPath, RequestContext } from '../../protocol/contract.js';
-import type { Backend, BackendDefinition, TransferContext } from '../core/backend.js';
+import { RemoteError } from '../../protocol/errors.js';
+import type { WireName } from '../../protocol/wire.js';
+import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
+import { pathProblem } from '../core/config.js';
 import { credentialKnown, MissingCredentialsError, type Credential } from '../core/credentials.js';
 import { holdsKey } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
@@ -13,8 +18,32 @@ import { CREDS_SETTING, resolveOsfToken, tokenHelp } from './credentials.js';
 import { describeOsfError } from './errors.js';
 import type { OsfStorage } from './storage.js';
 
+/** Export names are OSF paths: UTF-8, no "." or ".." or empty segments (OSF has no such names). */
+function exportPath(name: WireName): string {
+  const text = name.text;
+  if (text === undefined) throw new RemoteError(`cannot export "${name}": OSF names must be valid UTF-8`);
+  const problem = pathProblem(text, { trailingSlash: false });
+  if (problem) throw new RemoteError(`cannot export "${text}": export names ${problem}`);
+  return text;
+}
+
 class OsfBackend implements Backend {
-  constructor(private readonly osf: OsfStorage) {}
+  readonly exporter: ExportBackend;
+
+  constructor(private readonly osf: OsfStorage) {
+    this.exporter = {
+      store: (name, _key, file, t) => osf.put(exportPath(name), file, t),
+      retrieve: (name, _key, file, t) => osf.get(exportPath(name), file, t),
+      checkPresent: async (name, key, ctx) => {
+        const f = await osf.find(exportPath(name), ctx);
+        return holdsKey(key, f && { size: f.size }, ctx);
+      },
+      remove: (name, _key, ctx) => osf.delete(exportPath(name), ctx),
+      // Exactly that folder (datalad-osf removes whichever top-level folder it finds first).
+      removeDirectory: (dir, ctx) => osf.deleteFolder(exportPath(dir), ctx),
+      rename: (name, _key, newName, ctx) => osf.move(exportPath(name), exportPath(newName), ctx),
+    };
+  }
 
   store(key: string, file: LocalPath, t: TransferContext): Promise<void> {
     return this.osf.put(key, file, t);
@@ -48,17 +77,17 @@ class OsfBackend implements Backend {
   }
 }
 
-async function connect(s: OsfSettings, credential: Credential | undefined): Promise<OsfStorage> {
+async function connect(s: OsfSettings, credential: Credential | undefined, tree = false): Promise<OsfStorage> {
   // Loaded here, not at start-up: the client brings in undici.
   const [{ OsfClient }, { OsfStorage }] = await Promise.all([import('./client.js'), import('./storage.js')]);
-  return new OsfStorage(await OsfClient.connect(s.api, credential, s.requestRate), s);
+  return new OsfStorage(await OsfClient.connect(s.api, credential, s.requestRate), s, tree);
 }
 
 export const osfDefinition: BackendDefinition<typeof osfSchema> = {
   externalType: 'annexd-osf',
-  summary: 'git-annex special remote for OSF Storage (osf.io projects and components), in datalad-osf\'s layout',
+  summary: 'git-annex special remote for OSF Storage (osf.io projects and components), in datalad-osf\'s layouts',
   schema: osfSchema,
-  exportCapable: false,
+  exportCapable: true,
   repoSettings: { credential: credentialKnown },
   async initRemote(config, ctx) {
     const s = osfSettings(config);
@@ -84,7 +113,8 @@ export const osfDefinition: BackendDefinition<typeof osfSchema> = {
   async open(config, ctx) {
     const s = osfSettings(config);
     // Without a token, public nodes can still be read; anything else answers 401/403, reported with the fix.
-    return new OsfBackend(await connect(s, await resolveOsfToken(ctx, s)));
+    const tree = (await ctx.annex.getConfig('exporttree')).toLowerCase() === 'yes';
+    return new OsfBackend(await connect(s, await resolveOsfToken(ctx, s), tree));
   },
   describeError(err, operation, config) {
     let s: OsfSettings;
@@ -95,4 +125,11 @@ export const osfDefinition: BackendDefinition<typeof osfSchema> = {
     }
     return describeOsfError(err, operation, s);
   },
+};
+
+/** The drop-in for datalad-osf's git-annex-remote-osf: same externaltype, settings and layouts. */
+export const osfAliasDefinition: BackendDefinition<typeof osfSchema> = {
+  ...osfDefinition,
+  externalType: 'osf',
+  summary: "annexd's OSF remote under datalad-osf's externaltype=osf: datasets made by datalad-osf work unchanged",
 };

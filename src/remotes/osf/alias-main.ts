@@ -1,0 +1,4 @@
+import { runRemote } from '../core/run.js';
+import { osfAliasDefinition } from './index.js';
+
+await runRemote(osfAliasDefinition);
