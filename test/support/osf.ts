@@ -21,9 +21,20 @@ export interface TestOsf {
   createNode(title?: string): Promise<string>;
   /** Names at a node's osfstorage root, through the API listing (every page; its URLs spell page[size] unescaped, the remote's escaped). */
   rootNames(node: string): Promise<string[]>;
+  /** Every file and folder below a node's osfstorage root, by materialized path without the leading "/" (folders end in "/"). */
+  tree(node: string): Promise<string[]>;
+  /** Uploads a file as osfclient does (PUT to the folder's upload link with ?name=), into folder `dir` (made when missing). */
+  upload(node: string, path: string, content: Buffer | string): Promise<void>;
   /** What the server counted, and every request it saw. */
   stats(): Promise<{ stats: OsfServerStats; requests: RequestRecord[] }>;
   stop(): Promise<void>;
+}
+
+/** A file or folder entry of an API listing, as far as the tests read it. */
+interface Entry {
+  attributes: { kind: string; name: string; materialized_path: string };
+  relationships: { files?: { links: { related: { href: string } } } };
+  links: { upload?: string; new_folder?: string };
 }
 
 export interface OsfServerEnv {
@@ -91,6 +102,34 @@ export async function startTestOsf(dataDir: string, serverEnv: OsfServerEnv = {}
         next = j.links.next;
       }
       return names.sort();
+    },
+    async tree(node) {
+      const out: string[] = [];
+      const walk = async (url: string): Promise<void> => {
+        for (let next: string | null = url; next; ) {
+          const j = (await (await fetchOk(next)).json()) as { data: Entry[]; links: { next: string | null } };
+          for (const e of j.data) {
+            out.push(e.attributes.materialized_path.slice(1));
+            if (e.attributes.kind === 'folder') await walk(e.relationships.files!.links.related.href);
+          }
+          next = j.links.next;
+        }
+      };
+      await walk(`${info.api}nodes/${node}/files/osfstorage/`);
+      return out.sort();
+    },
+    async upload(node, path, content) {
+      const providers = (await (await fetchOk(`${info.api}nodes/${node}/files/`)).json()) as { data: Entry[] };
+      let folder = providers.data[0]!;
+      let links = { upload: folder.links.upload!, new_folder: folder.links.new_folder! };
+      const parts = path.split('/');
+      for (const dir of parts.slice(0, -1)) {
+        const made = await fetchOk(`${links.new_folder}&name=${encodeURIComponent(dir)}`, { method: 'PUT' });
+        if (made.status === 201) links = ((await made.json()) as { data: { links: typeof links } }).data.links;
+        else throw new Error(`making folder ${dir} answered HTTP ${made.status}`);
+      }
+      const r = await fetchOk(`${links.upload}${links.upload.includes('?') ? '&' : '?'}name=${encodeURIComponent(parts.at(-1)!)}`, { method: 'PUT', body: content });
+      if (r.status !== 201) throw new Error(`uploading ${path} answered HTTP ${r.status}`);
     },
     async stats() {
       child.stdin!.write('stats\n');
