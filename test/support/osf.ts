@@ -120,15 +120,21 @@ export async function startTestOsf(dataDir: string, serverEnv: OsfServerEnv = {}
     },
     async upload(node, path, content) {
       const providers = (await (await fetchOk(`${info.api}nodes/${node}/files/`)).json()) as { data: Entry[] };
-      let folder = providers.data[0]!;
-      let links = { upload: folder.links.upload!, new_folder: folder.links.new_folder! };
+      const root = providers.data[0]!;
+      let links = { upload: root.links.upload!, new_folder: root.links.new_folder! };
+      let list = root.relationships.files!.links.related.href;
       const parts = path.split('/');
       for (const dir of parts.slice(0, -1)) {
+        // An existing folder (409) is found in its parent's listing, as osfclient does.
         const made = await fetchOk(`${links.new_folder}&name=${encodeURIComponent(dir)}`, { method: 'PUT' });
-        if (made.status === 201) links = ((await made.json()) as { data: { links: typeof links } }).data.links;
-        else throw new Error(`making folder ${dir} answered HTTP ${made.status}`);
+        if (made.status !== 201 && made.status !== 409) throw new Error(`making folder ${dir} answered HTTP ${made.status}`);
+        await made.arrayBuffer();
+        const listing = (await (await fetchOk(list)).json()) as { data: Entry[] };
+        const entry = listing.data.find((e) => e.attributes.kind === 'folder' && e.attributes.name === dir)!;
+        links = { upload: entry.links.upload!, new_folder: entry.links.new_folder! };
+        list = entry.relationships.files!.links.related.href;
       }
-      const r = await fetchOk(`${links.upload}${links.upload.includes('?') ? '&' : '?'}name=${encodeURIComponent(parts.at(-1)!)}`, { method: 'PUT', body: content });
+      const r = await fetchOk(`${links.upload}?kind=file&name=${encodeURIComponent(parts.at(-1)!)}`, { method: 'PUT', body: content });
       if (r.status !== 201) throw new Error(`uploading ${path} answered HTTP ${r.status}`);
     },
     async stats() {
