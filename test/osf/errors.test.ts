@@ -118,3 +118,18 @@ describe('annexd-osf errors and secrets', () => {
     expect((await stat(holders[0]!)).mode & 0o077).toBe(0);
   });
 });
+
+describe('annexd-osf against a full project (quota 100 KB)', () => {
+  const suite = useOsfSuite({ ANNEXD_OSF_QUOTA: '100000' });
+
+  it('names the quota when OSF answers 507, and stores nothing', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'full');
+    const node = await initOsfRemote(repo, suite.osf, 'osf');
+    await repo.write('big.bin', Buffer.alloc(150_000, 1));
+    await repo.commitAll();
+    const r = await repo.run('git', ['annex', 'copy', '--to', 'osf', 'big.bin']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/store failed: the OSF storage quota of node \w+ is used up \(HTTP 507: The quota on this osfstorage project has been exceeded\): OSF allows 5 GB per private and 50 GB per public project/);
+    expect(await suite.osf.rootNames(node)).toEqual([]);
+  });
+});

@@ -3,7 +3,8 @@
  * copy/drop/get/fsck with -J4, the flat layout, one listing per process that
  * follows links.next, re-uploads through the file's own link, and the size cap.
  */
-import { truncate } from 'node:fs/promises';
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
@@ -74,6 +75,25 @@ describe('annexd-osf round trips', () => {
     expect(reqs.filter((q) => q.method === 'PUT')).toEqual([]);
     expect((await other.ok('git', 'annex', 'whereis', '--json', 'a.txt')).stdout).toMatch(/"description":"\[upd\]"/);
     expect(await suite.osf.rootNames(node)).toEqual([key]);
+  });
+
+  it('resumes a partial download with a Range request', async () => {
+    const r = await AnnexRepo.create(suite.sandbox, 'resume');
+    await initOsfRemote(r, suite.osf, 'res');
+    const content = randomBytes(2 * 1024 * 1024);
+    await r.write('r.bin', content);
+    await r.commitAll();
+    const key = await r.key('r.bin');
+    await r.ok('git', 'annex', 'copy', '--to', 'res', 'r.bin');
+    await r.ok('git', 'annex', 'drop', 'r.bin');
+    // What an interrupted get leaves: the first part, in git-annex's tmp directory.
+    await mkdir(join(r.path, '.git', 'annex', 'tmp'), { recursive: true });
+    await writeFile(join(r.path, '.git', 'annex', 'tmp', key), content.subarray(0, 1024 * 1024 + 5));
+    const before = (await suite.osf.stats()).requests.length;
+    await r.ok('git', 'annex', 'get', '--from', 'res', 'r.bin');
+    const gets = (await suite.osf.stats()).requests.slice(before).filter((q) => q.method === 'GET' && q.path.startsWith('/v1/'));
+    expect(gets.map((q) => q.status)).toEqual([206]);
+    expect((await readFile(join(r.path, 'r.bin'))).equals(content)).toBe(true);
   });
 
   it('refuses a key over OSF\'s 5 GB per-file cap before sending anything, naming chunk=', async () => {

@@ -63,7 +63,10 @@ export class VerifyError extends Error {
 export function classifyOsfError(err: unknown): Verdict {
   if (err instanceof VerifyError) return { retry: true };
   if (isRetryableNetworkError(err)) return { retry: true };
-  return err instanceof HttpStatusError ? err.verdict() : { retry: false };
+  if (!(err instanceof HttpStatusError)) return { retry: false };
+  // A full quota stays full: no retry (the shared rule retries every 5xx but 501/505).
+  if (err.status === 507) return { retry: false };
+  return err.verdict();
 }
 
 function describeHttp(err: OsfHttpError, operation: string, s: OsfSettings): string {
