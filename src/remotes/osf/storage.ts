@@ -24,6 +24,7 @@ import { parseContentRange } from '../core/content-range.js';
 import { contentLength } from '../core/http-headers.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
+import { PromiseMemo } from '../core/promise-memo.js';
 import { retryRequest } from '../core/retry.js';
 import { readText, type JsonValue, type OsfClient } from './client.js';
 import type { OsfSettings } from './config.js';
@@ -142,7 +143,7 @@ export class OsfStorage {
   private root: Promise<OsfFolder> | undefined;
   private index: Promise<Map<string, OsfFile>> | undefined;
   /** Folders by path ('' is the root), known from the listing or made by this process. */
-  private readonly folders = new Map<string, Promise<OsfFolder>>();
+  private readonly folders = new PromiseMemo<string, OsfFolder>();
   private listedAt = 0;
 
   constructor(
@@ -265,7 +266,7 @@ export class OsfStorage {
       const name = text(entity, 'attributes', 'name');
       if (!d || !name) continue;
       const path = within(dir, name);
-      this.folders.set(path, Promise.resolve(this.trustedFolder(d)));
+      this.folders.set(path, this.trustedFolder(d));
       if (this.tree || path === '.git') sub.push(this.listInto(path, d, map, ctx));
     }
     await Promise.all(sub);
@@ -275,7 +276,7 @@ export class OsfStorage {
   private files(ctx: RequestContext): Promise<Map<string, OsfFile>> {
     this.index ??= (async () => {
       const root = await this.storageRoot(ctx);
-      this.folders.set('', Promise.resolve(root));
+      this.folders.set('', root);
       const map = new Map<string, OsfFile>();
       await this.listInto('', root, map, ctx);
       this.listedAt = Date.now();
@@ -289,7 +290,7 @@ export class OsfStorage {
   /** One lookup of a path in its folder's listing (filter[name][eq]); the index learns the answer. */
   private async lookup(path: string, ctx: RequestContext): Promise<OsfFile | undefined> {
     const index = await this.files(ctx);
-    const folder = await this.folders.get(dirOf(path))?.catch(() => undefined);
+    const folder = await this.folders.peek(dirOf(path))?.catch(() => undefined);
     let f: OsfFile | undefined;
     if (folder) {
       const name = baseOf(path);
@@ -317,13 +318,7 @@ export class OsfStorage {
   /** The folder at `dir`, made (with its parents) when missing; remembered for the process. */
   private folder(dir: string, ctx: RequestContext): Promise<OsfFolder> {
     if (dir === '') return this.storageRoot(ctx);
-    let pending = this.folders.get(dir);
-    if (!pending) {
-      pending = this.makeFolder(dir, ctx);
-      this.folders.set(dir, pending);
-      pending.catch(() => this.folders.delete(dir));
-    }
-    return pending;
+    return this.folders.get(dir, () => this.makeFolder(dir, ctx));
   }
 
   private async makeFolder(dir: string, ctx: RequestContext): Promise<OsfFolder> {
@@ -446,7 +441,7 @@ export class OsfStorage {
   /** Deletes exactly the folder at `dir` with what is in it; a missing one counts as deleted. */
   async deleteFolder(dir: string, ctx: RequestContext): Promise<void> {
     const index = await this.files(ctx);
-    const folder = await this.folders.get(dir)?.catch(() => undefined);
+    const folder = await this.folders.peek(dir)?.catch(() => undefined);
     if (folder?.delete) {
       const url = folder.delete;
       await this.retry('remove folder', ctx, async () => {
@@ -456,7 +451,7 @@ export class OsfStorage {
       });
     }
     for (const p of [...index.keys()]) if (p.startsWith(`${dir}/`)) index.delete(p);
-    for (const p of [...this.folders.keys()]) if (p === dir || p.startsWith(`${dir}/`)) this.folders.delete(p);
+    this.folders.forget((p) => p === dir || p.startsWith(`${dir}/`));
   }
 
   /** Moves a file to `to` on the server (WaterButler move), replacing what is there. */
