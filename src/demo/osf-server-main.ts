@@ -4,7 +4,8 @@
  * Usage: node dist/demo/osf-server-main.js DIRECTORY [PORT]
  * Prints one JSON line {api, wb, port, wbPort, token, userId} when ready,
  * then serves until SIGTERM/SIGINT. Options from the environment (never the
- * token in process arguments): ANNEXD_OSF_TOKEN, ANNEXD_OSF_LATENCY_MS,
+ * token in process arguments): ANNEXD_OSF_TOKEN, ANNEXD_OSF_PASSWORD (Basic auth
+ * as dev@annexd.invalid), ANNEXD_OSF_LATENCY_MS,
  * ANNEXD_OSF_RATE_LIMIT (requests per ANNEXD_OSF_RATE_WINDOW_MS, default
  * 1000), ANNEXD_OSF_THROTTLE_EVERY=N (every Nth request gets 429),
  * ANNEXD_OSF_MAX_FILE_SIZE and ANNEXD_OSF_QUOTA (bytes),
@@ -35,6 +36,7 @@ const server = await startOsfServer({
   directory,
   port: port ? Number(port) : 0,
   token: env.ANNEXD_OSF_TOKEN || undefined,
+  password: env.ANNEXD_OSF_PASSWORD || undefined,
   latencyMs: num('ANNEXD_OSF_LATENCY_MS'),
   rateLimit: num('ANNEXD_OSF_RATE_LIMIT'),
   rateWindowMs: num('ANNEXD_OSF_RATE_WINDOW_MS'),

@@ -6,7 +6,8 @@
  * they are different hosts, so a client can only reach WaterButler through
  * the links the API gives it.
  *
- * One user with a bearer token; nodes created, patched and deleted through
+ * One user, with a bearer token (and, when a password is set, Basic auth with
+ * the user's email and password, which OSF still accepts); nodes created, patched and deleted through
  * the API; osfstorage files and folders with md5/sha256 and versions. Limits
  * as OSF has them, configurable: a per-file cap, a project quota (507), a
  * request rate past which requests get 429 with an integer Retry-After.
@@ -29,6 +30,8 @@ export interface OsfServerOptions {
   wbPort?: number;
   /** The user's personal access token; random when not given. */
   token?: string;
+  /** The user's password for Basic auth (as email:password, the email being OSF_USER_EMAIL); without it, Basic auth fails. */
+  password?: string;
   /** Added before every answer, to play a distant server. */
   latencyMs?: number;
   /** At most this many requests per `rateWindowMs` per client (token, else address); then 429. 0: no limit. */
@@ -77,6 +80,9 @@ export interface RequestRecord {
   path: string;
   status: number;
 }
+
+/** The email of the server's one user (the Basic auth user name). */
+export const OSF_USER_EMAIL = 'dev@annexd.invalid';
 
 /** OSF's documented per-file cap. */
 export const OSF_MAX_FILE_SIZE = 5 * 1000 ** 3;
@@ -217,13 +223,15 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
 
   // ---------- authentication ----------
 
-  /** undefined: anonymous; throws 401 for a token that is not ours. */
+  /** undefined: anonymous; throws 401 for a token or password that is not ours. */
   function authenticate(req: IncomingMessage): 'user' | undefined {
     const h = req.headers.authorization;
     if (!h) return undefined;
     const m = /^Bearer\s+(\S+)$/i.exec(h);
     if (m && m[1] === token) return 'user';
     if (m) throw apiError(401, 'User provided an invalid OAuth2 access token', {}, UNAUTHORIZED_HEADERS);
+    const basic = /^Basic\s+(\S+)$/i.exec(h);
+    if (basic && options.password !== undefined && Buffer.from(basic[1]!, 'base64').toString('utf8') === `${OSF_USER_EMAIL}:${options.password}`) return 'user';
     throw apiError(401, 'Invalid username/password.', {}, UNAUTHORIZED_HEADERS);
   }
 

@@ -14,7 +14,8 @@ import { filesContaining } from '../support/files.js';
 import { useOsfSuite } from '../support/osf.js';
 import { BIN_DIR } from '../support/tools.js';
 
-const suite = useOsfSuite();
+const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
+const suite = useOsfSuite({ ANNEXD_OSF_PASSWORD: PASSWORD });
 
 const initArgs = (name: string, node: string, ...extra: string[]): string[] => [
   'annex', 'initremote', name, 'type=external', 'externaltype=annexd-osf', 'encryption=none', `api=${suite.osf.api}`, `node=${node}`, ...extra,
@@ -71,5 +72,17 @@ describe('OSF tokens from the lookup chain (no OSF_TOKEN)', () => {
     await r0.ok('git', 'config', 'datalad.credential.dlosf.type', 'token');
     await r0.ok('git', ...initArgs('dl', await suite.osf.createNode(), 'credential=dlosf'));
     expect(await roundTrip(r0, 'dl')).not.toContain(suite.osf.token);
+  });
+
+  it('uses OSF_USERNAME and OSF_PASSWORD as Basic auth (as datalad-osf does), naming a wrong password as such', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'basic');
+    const node = await suite.osf.createNode();
+    const wrong = await repo.run('git', initArgs('basic', node), { OSF_USERNAME: 'dev@annexd.invalid', OSF_PASSWORD: 'not-it-1234' });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stdout + wrong.stderr).toMatch(/OSF refused the user name and password from environment \(OSF_USERNAME\) \(HTTP 401: Invalid username\/password\.\): check them/);
+    await repo.okEnv({ OSF_USERNAME: 'dev@annexd.invalid', OSF_PASSWORD: PASSWORD }, 'git', ...initArgs('basic', node));
+    // Remembered at initremote, in the owner-only file: the round trip needs no variables.
+    const out = await roundTrip(repo, 'basic');
+    expect(out).not.toContain(PASSWORD);
   });
 });

@@ -8,7 +8,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOsfServer, type OsfServer } from '../../src/demo/osf-server.js';
+import { OSF_USER_EMAIL, startOsfServer, type OsfServer } from '../../src/demo/osf-server.js';
 
 // Test-only: reading JSON answers field by field.
 type Json = Record<string, any>;
@@ -100,6 +100,20 @@ describe('authentication', () => {
       expect(r.headers.get('www-authenticate')).toBe('Documentation realm="api"');
       expect(r.json.errors[0].detail).toMatch(/credentials were not provided|invalid OAuth2 access token/);
     }
+  });
+
+  it('accepts Basic auth with the user\'s email and password when a password is set, and nothing else', async () => {
+    const withPassword = await startOsfServer({ directory: join(dir, 'basic'), password: 'pw-1234' });
+    try {
+      const basic = (user: string, pw: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}` });
+      expect((await fetch(`${withPassword.api}users/me/`, { headers: basic(OSF_USER_EMAIL, 'pw-1234') })).status).toBe(200);
+      const wrong = await fetch(`${withPassword.api}users/me/`, { headers: basic(OSF_USER_EMAIL, 'nope') });
+      expect(wrong.status).toBe(401);
+      expect((((await wrong.json()) as Json).errors[0] as Json).detail).toBe('Invalid username/password.');
+    } finally {
+      await withPassword.close();
+    }
+    expect((await call('GET', `${srv.api}users/me/`, undefined, { authorization: `Basic ${Buffer.from(`${OSF_USER_EMAIL}:`).toString('base64')}` })).status).toBe(401);
   });
 
   it('keeps private nodes from anonymous readers, on the API (401) and WaterButler (403)', async () => {

@@ -45,6 +45,8 @@ export interface OsfServerEnv {
   ANNEXD_OSF_MAX_FILE_SIZE?: string;
   ANNEXD_OSF_QUOTA?: string;
   ANNEXD_OSF_KEEP_CUT_UPLOADS?: string;
+  /** Basic auth as dev@annexd.invalid with this password. */
+  ANNEXD_OSF_PASSWORD?: string;
 }
 
 export async function startTestOsf(dataDir: string, serverEnv: OsfServerEnv = {}, token = `osf${randomBytes(24).toString('hex')}`): Promise<TestOsf> {

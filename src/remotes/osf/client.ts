@@ -52,7 +52,13 @@ export class OsfClient {
   static async connect(api: string, credential: Credential | undefined, rate: number): Promise<OsfClient> {
     const { Agent } = await loadUndici();
     const agent = new Agent({ connections: 16, connect: { timeout: 10_000 }, headersTimeout: 120_000, bodyTimeout: 120_000 });
-    return new OsfClient(agent, api, credential ? `Bearer ${credential.secret}` : undefined, credential, new RequestBudget(rate));
+    // A token has no user; a user name (the account's email) goes with its password as Basic auth, as osfclient sends it.
+    const authorization = !credential
+      ? undefined
+      : credential.user === ''
+        ? `Bearer ${credential.secret}`
+        : `Basic ${Buffer.from(`${credential.user}:${credential.secret}`).toString('base64')}`;
+    return new OsfClient(agent, api, authorization, credential, new RequestBudget(rate));
   }
 
   /** A link from an API answer: its origin may receive the token. */
@@ -106,7 +112,8 @@ export class OsfClient {
   /** The error for an unexpected answer, with the server's own explanation; reads (a bounded part of) the body. */
   async failure(res: OsfResponse, method: string, url: string): Promise<OsfHttpError> {
     const text = await readText(res, 64 * 1024).catch(() => '');
-    return new OsfHttpError(method, url, res.statusCode, res.headers, this.credential?.source, detailOf(text), this.hostOf(url));
+    const sent = this.credential === undefined ? undefined : this.credential.user === '' ? 'token' : 'password';
+    return new OsfHttpError(method, url, res.statusCode, res.headers, this.credential?.source, detailOf(text), this.hostOf(url), sent);
   }
 
   /** A request whose answer must be JSON with one of `ok` statuses; anything else throws. */

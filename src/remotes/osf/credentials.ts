@@ -1,10 +1,11 @@
 /**
- * Where an OSF token comes from, first hit wins: OSF_TOKEN (what datalad-osf
- * reads too); credential=NAME in annexd's store, else DataLad's credential of
+ * Where an OSF token comes from, first hit wins: OSF_TOKEN, else
+ * OSF_USERNAME + OSF_PASSWORD (what datalad-osf reads too); credential=NAME in annexd's store, else DataLad's credential of
  * that name; without credential=, an annexd credential whose realm is the API
  * host; the token remembered at initremote; DataLad's own OSF credential
- * ("https://osf.io", as `datalad osf-credentials` stores it). A token has no
- * user: the Credential's user is ''.
+ * ("https://osf.io", as `datalad osf-credentials` stores it, Token or
+ * UserPassword). A token has no user: the Credential's user is ''; a user
+ * name and password are sent as Basic auth.
  */
 import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
@@ -17,22 +18,26 @@ export const CREDS_SETTING = 'annexd-osf';
 /** The name datalad-osf keeps its credential under. */
 export const DATALAD_OSF_CREDENTIAL = 'https://osf.io';
 
-function fromTokenVariable(env: NodeJS.ProcessEnv): CredentialSource {
+function fromVariables(env: NodeJS.ProcessEnv): CredentialSource {
   return {
     async find() {
-      const secret = env.OSF_TOKEN;
-      return secret ? { user: '', secret, origin: 'environment', source: 'environment (OSF_TOKEN)' } : undefined;
+      if (env.OSF_TOKEN) return { user: '', secret: env.OSF_TOKEN, origin: 'environment', source: 'environment (OSF_TOKEN)' };
+      if (env.OSF_USERNAME && env.OSF_PASSWORD) {
+        return { user: env.OSF_USERNAME, secret: env.OSF_PASSWORD, origin: 'environment', source: 'environment (OSF_USERNAME)' };
+      }
+      return undefined;
     },
   };
 }
 
-/** A DataLad token credential (datalad-next "token" type, or the legacy Token layout). */
-function fromDataladToken(name: string): CredentialSource {
+/** A DataLad credential: a token (datalad-next "token" type, or the legacy Token layout), or a user and password (UserPassword). */
+function fromDatalad(name: string): CredentialSource {
   return {
     async find() {
       const { findDataladCredential } = await import('../../credentials/datalad.js');
-      const c = await findDataladCredential(name, { typeHint: 'token' });
-      return c?.secret ? { user: '', secret: c.secret, origin: 'datalad', source: `DataLad credential "${name}"` } : undefined;
+      const c = (await findDataladCredential(name, { typeHint: 'token' })) ?? (await findDataladCredential(name, { typeHint: 'user_password' }));
+      if (!c?.secret) return undefined;
+      return { user: c.props.user ?? '', secret: c.secret, origin: 'datalad', source: `DataLad credential "${name}"` };
     },
   };
 }
@@ -47,10 +52,10 @@ export async function resolveOsfToken(
   s: OsfSettings,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Credential | undefined> {
-  const environment = fromTokenVariable(env);
+  const environment = fromVariables(env);
   if (s.credential) {
     const named = await findCredential(
-      [environment, fromCredentialStore({ name: s.credential, userProp: 'user', userOptional: true }), fromDataladToken(s.credential)],
+      [environment, fromCredentialStore({ name: s.credential, userProp: 'user', userOptional: true }), fromDatalad(s.credential)],
       ctx,
     );
     if (named) return named;
@@ -64,7 +69,7 @@ export async function resolveOsfToken(
       fromCredentialStore({ realm: new URL(s.api).host, userProp: 'user', userOptional: true }),
       fromLocalFile(CREDS_SETTING),
       fromGitAnnex(CREDS_SETTING),
-      fromDataladToken(DATALAD_OSF_CREDENTIAL),
+      fromDatalad(DATALAD_OSF_CREDENTIAL),
     ],
     ctx,
   );

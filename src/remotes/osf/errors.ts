@@ -23,6 +23,8 @@ export class OsfHttpError extends HttpStatusError {
     readonly detail: string | undefined,
     /** Which server answered: the API, or WaterButler (file operations). */
     readonly host: 'api' | 'files',
+    /** What was sent: a token, or a user name and password. */
+    readonly sent: 'token' | 'password' | undefined = undefined,
   ) {
     super(method, url, status, headers, credentialSource);
   }
@@ -76,7 +78,9 @@ function describeHttp(err: OsfHttpError, operation: string, s: OsfSettings): str
   // WaterButler answers 403 where the API answers 401 (it relays OSF's permission check).
   if (status === 401 || (status === 403 && !credentialed)) {
     return credentialed
-      ? `${operation} failed: OSF refused the token from ${err.credentialSource} (HTTP ${status}${said}): it is wrong, expired or revoked; ${tokenHelp(s)}`
+      ? err.sent === 'password'
+        ? `${operation} failed: OSF refused the user name and password from ${err.credentialSource} (HTTP ${status}${said}): check them (accounts with two-factor authentication need a token); or ${tokenHelp(s)}`
+        : `${operation} failed: OSF refused the token from ${err.credentialSource} (HTTP ${status}${said}): it is wrong, expired or revoked; ${tokenHelp(s)}`
       : `${operation} failed: OSF needs a token for node ${s.node} (HTTP ${status}): ${tokenHelp(s)}`;
   }
   if (status === 403) {

@@ -108,7 +108,7 @@ export const osfDefinition: BackendDefinition<typeof osfSchema> = {
       await osf.close();
     }
     // As for the other remotes: a token from the environment, once OSF has accepted it, is kept for later runs.
-    if (credential.origin === 'environment') await rememberCredential(ctx, CREDS_SETTING, { ...credential, user: 'token' });
+    if (credential.origin === 'environment') await rememberCredential(ctx, CREDS_SETTING, credential);
   },
   async open(config, ctx) {
     const s = osfSettings(config);
