@@ -100,10 +100,11 @@ export const osfDefinition: BackendDefinition<typeof osfSchema> = {
       const attrs = node.attributes;
       const title = typeof attrs === 'object' && attrs !== null && !Array.isArray(attrs) && typeof attrs.title === 'string' ? attrs.title : s.node;
       const perms = typeof attrs === 'object' && attrs !== null && !Array.isArray(attrs) ? attrs.current_user_permissions : undefined;
-      if (Array.isArray(perms) && !perms.includes('write')) {
-        throw new MissingCredentialsError(`${who} may not write to OSF node ${s.node} ("${title}"): ask for write access to the project, or use another token`);
-      }
       await ctx.annex.info(`OSF node ${s.node} ("${title}") as ${who}`);
+      // Reading needs no write access (a clone enabling the remote): say so, do not fail.
+      if (Array.isArray(perms) && !perms.includes('write')) {
+        await ctx.annex.info(`${who} may read but not write OSF node ${s.node}: storing and dropping will be refused; ask for write access to the project to change that`);
+      }
     } finally {
       await osf.close();
     }

@@ -385,6 +385,13 @@ export class OsfStorage {
           this.trusted(existing);
           continue;
         }
+        if (res.statusCode === 404 && existing && tries === 0) {
+          // Deleted behind this process's back since it was listed: upload it as a new file.
+          await res.body.dump();
+          index.delete(path);
+          existing = undefined;
+          continue;
+        }
         if (res.statusCode !== 200 && res.statusCode !== 201) throw await this.client.failure(res, 'PUT', url);
         const answer = JSON.parse(await readText(res, 4 * 1024 * 1024)) as JsonValue;
         const f = fileOf(at(answer, 'data'), dir);
