@@ -10,7 +10,8 @@
  * 1000), ANNEXD_OSF_THROTTLE_EVERY=N (every Nth request gets 429),
  * ANNEXD_OSF_MAX_FILE_SIZE and ANNEXD_OSF_QUOTA (bytes),
  * ANNEXD_OSF_REQUEST_LOG=FILE (one line per request), ANNEXD_OSF_KEEP_CUT_UPLOADS=1
- * (what arrived of a cut upload becomes the file, as s3rver does).
+ * (what arrived of a cut upload becomes the file, as s3rver does),
+ * ANNEXD_OSF_REDIRECT_DOWNLOADS=1 (downloads answer 302 to a signed URL on a storage host).
  * A line "stats" on stdin is answered with one JSON line of OsfServerStats
  * and the request records, for tests that count what a client sent.
  */
@@ -45,6 +46,7 @@ const server = await startOsfServer({
   quota: num('ANNEXD_OSF_QUOTA'),
   requestLog: env.ANNEXD_OSF_REQUEST_LOG || undefined,
   keepCutUploads: env.ANNEXD_OSF_KEEP_CUT_UPLOADS === '1',
+  redirectDownloads: env.ANNEXD_OSF_REDIRECT_DOWNLOADS === '1',
 });
 const { api, wb, port: apiPort, wbPort, token, userId } = server;
 process.stdout.write(JSON.stringify({ api, wb, port: apiPort, wbPort, token, userId }) + '\n');

@@ -14,7 +14,7 @@
  * Files live in `directory` (blobs/ plus state.json), so a restarted server
  * keeps its data. An upload becomes visible only once its body is complete.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -43,6 +43,12 @@ export interface OsfServerOptions {
   maxFileSize?: number;
   /** Bytes per node (OSF: 5 GB private, 50 GB public); unset: no quota. */
   quota?: number;
+  /**
+   * Answer downloads with 302 to a signed, short-lived URL on a separate
+   * storage host, as WaterButler does for osfstorage on a cloud backend; the
+   * storage host refuses requests that carry an Authorization header.
+   */
+  redirectDownloads?: boolean;
   /** Keep what arrived of a cut upload as the file (as s3rver keeps a cut PUT), instead of discarding it as WaterButler does. */
   keepCutUploads?: boolean;
   /** Appends one line per request (ms since start, method, host kind, path, status) to this file. */
@@ -76,7 +82,7 @@ export interface OsfServer {
 export interface RequestRecord {
   at: number;
   method: string;
-  host: 'api' | 'wb';
+  host: 'api' | 'wb' | 'storage';
   path: string;
   status: number;
 }
@@ -219,6 +225,7 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
 
   let apiBase = '';
   let wbBase = '';
+  let storageBase = '';
   const blobPath = (e: EntityRecord): string => join(blobs, `${e.id}-${e.version}`);
 
   // ---------- authentication ----------
@@ -829,34 +836,12 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
         wbSend(res, 200, { data: wbEntityJson(target) });
         return;
       }
-      const file = blobPath(target);
-      const size = target.size;
-      const headers: Record<string, string> = {
-        'content-type': 'application/octet-stream',
-        'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(target.name)}`,
-        'last-modified': new Date(target.modified + 'Z').toUTCString(),
-        'accept-ranges': 'bytes',
-      };
-      const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
-      let start = 0;
-      let end = size - 1;
-      let status = 200;
-      if (range && size > 0) {
-        start = Number(range[1]);
-        end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-        if (start >= size || start > end) {
-          res.writeHead(416, { 'content-range': `bytes */${size}` });
-          res.end();
-          return;
-        }
-        status = 206;
-        headers['content-range'] = `bytes ${start}-${end}/${size}`;
+      if (options.redirectDownloads && method === 'GET' && !url.searchParams.has('direct')) {
+        res.writeHead(302, { location: signedUrl(target) });
+        res.end();
+        return;
       }
-      headers['content-length'] = String(size === 0 ? 0 : end - start + 1);
-      if (method === 'HEAD') headers['x-waterbutler-metadata'] = JSON.stringify(wbEntityJson(target));
-      res.writeHead(status, headers);
-      if (method === 'HEAD' || size === 0) return void res.end();
-      await pipeline(createReadStream(file, { start, end }), res).catch(() => res.destroy());
+      await streamBlob(req, res, target, method === 'HEAD');
       return;
     }
     if (method === 'DELETE') {
@@ -942,12 +927,70 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
     throw wbError(405, `Method ${method} not allowed`);
   };
 
+  /** A file's bytes (or, for HEAD, its headers), with single ranges as WaterButler serves them. */
+  async function streamBlob(req: IncomingMessage, res: ServerResponse, target: EntityRecord, head: boolean): Promise<void> {
+    const size = target.size;
+    const headers: Record<string, string> = {
+      'content-type': 'application/octet-stream',
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(target.name)}`,
+      'last-modified': new Date(target.modified + 'Z').toUTCString(),
+      'accept-ranges': 'bytes',
+    };
+    const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
+    let start = 0;
+    let end = size - 1;
+    let status = 200;
+    if (range && size > 0) {
+      start = Number(range[1]);
+      end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+      if (start >= size || start > end) {
+        res.writeHead(416, { 'content-range': `bytes */${size}` });
+        res.end();
+        return;
+      }
+      status = 206;
+      headers['content-range'] = `bytes ${start}-${end}/${size}`;
+    }
+    headers['content-length'] = String(size === 0 ? 0 : end - start + 1);
+    if (head) headers['x-waterbutler-metadata'] = JSON.stringify(wbEntityJson(target));
+    res.writeHead(status, headers);
+    if (head || size === 0) return void res.end();
+    await pipeline(createReadStream(blobPath(target), { start, end }), res).catch(() => res.destroy());
+  }
+
+  // ---------- the storage host (signed download URLs) ----------
+
+  const signingKey = randomBytes(32);
+  const signature = (id: string, version: number, expires: number): string =>
+    createHmac('sha256', signingKey).update(`${id}/${version}/${expires}`).digest('hex');
+
+  /** A URL valid for 10 minutes for the file's current version, as a cloud store signs them. */
+  function signedUrl(e: EntityRecord): string {
+    const expires = Date.now() + 10 * 60_000;
+    return `${storageBase}blob/${e.id}/${e.version}?expires=${expires}&signature=${signature(e.id, e.version, expires)}`;
+  }
+
+  const storageHandler: Handler = async (req, res, url) => {
+    const xml = (status: number, code: string, message: string): HttpError =>
+      new HttpError(status, { error: code, message });
+    // A cloud store does not know OSF's credentials, and refuses a request carrying them.
+    if (req.headers.authorization) throw xml(400, 'InvalidArgument', 'Authorization is not accepted with a signed URL');
+    const m = /^\/blob\/([0-9a-f]{24})\/(\d+)$/.exec(url.pathname);
+    const expires = Number(url.searchParams.get('expires'));
+    if (!m || !(expires > Date.now()) || url.searchParams.get('signature') !== signature(m[1]!, Number(m[2]), expires)) {
+      throw xml(403, 'SignatureDoesNotMatch', 'The signed URL is not valid');
+    }
+    const e = state.entities[m[1]!];
+    if (!e || e.version !== Number(m[2]) || !['GET', 'HEAD'].includes(req.method ?? '')) throw xml(404, 'NoSuchKey', 'No such object');
+    await streamBlob(req, res, e, req.method === 'HEAD');
+  };
+
   // ---------- servers ----------
 
-  function serve(host: 'api' | 'wb', handler: Handler): Server {
+  function serve(host: 'api' | 'wb' | 'storage', handler: Handler): Server {
     return createServer((req, res) => {
       const at = Date.now() - started;
-      const url = new URL(req.url ?? '/', host === 'api' ? apiBase : wbBase);
+      const url = new URL(req.url ?? '/', host === 'api' ? apiBase : host === 'wb' ? wbBase : storageBase);
       const record: RequestRecord = { at, method: req.method ?? '', host, path: url.pathname + url.search, status: 0 };
       log.push(record);
       res.on('finish', () => {
@@ -963,7 +1006,7 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
         // The client: its token (whatever it is), else its address.
         const client = req.headers.authorization ?? req.socket.remoteAddress ?? '';
         const strike = options.throttleEvery ? log.length % options.throttleEvery === 0 : false;
-        const wait = strike ? 1 : limiter.check(client, Date.now());
+        const wait = host === 'storage' ? undefined : strike ? 1 : limiter.check(client, Date.now());
         if (wait !== undefined) {
           if (host === 'api') throw apiError(429, `Request was throttled. Expected available in ${wait} seconds.`, {}, { 'retry-after': String(wait) });
           throw new HttpError(429, { error: 'API rate-limiting active due to too many requests' }, { 'retry-after': String(wait) });
@@ -990,10 +1033,13 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
     });
   const apiServer = serve('api', apiHandler);
   const wbServer = serve('wb', wbHandler);
+  const storageServer = serve('storage', storageHandler);
   const port = await listen(apiServer, options.port ?? 0);
   const wbPort = await listen(wbServer, options.wbPort ?? 0);
+  const storagePort = await listen(storageServer, 0);
   apiBase = `http://127.0.0.1:${port}/v2/`;
   wbBase = `http://127.0.0.1:${wbPort}/v1/`;
+  storageBase = `http://127.0.0.1:${storagePort}/`;
   await save();
 
   return {
@@ -1016,9 +1062,9 @@ export async function startOsfServer(options: OsfServerOptions): Promise<OsfServ
       return { byStatus, requests: log.length, throttled: byStatus['429'] ?? 0, maxPerSecond };
     },
     async close() {
-      const closing = [apiServer, wbServer].map((s) => new Promise<void>((r) => s.close(() => r())));
-      apiServer.closeAllConnections();
-      wbServer.closeAllConnections();
+      const servers = [apiServer, wbServer, storageServer];
+      const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      for (const s of servers) s.closeAllConnections();
       await Promise.all(closing);
       await saving;
     },

@@ -382,6 +382,28 @@ describe('limits', () => {
     }
   });
 
+  it('redirects downloads to a signed URL on a storage host when told to, which refuses a token and a bad signature', async () => {
+    const red = await startOsfServer({ directory: join(dir, 'redirect'), redirectDownloads: true });
+    try {
+      const headers = { authorization: `Bearer ${red.token}` };
+      const node = await newNode(red);
+      const st = ((await (await fetch(node.relationships.files.links.related.href, { headers })).json()) as Json).data[0] as Json;
+      const up = await fetch(`${st.links.upload}?kind=file&name=r.txt`, { method: 'PUT', headers, body: 'redirected' });
+      const file = ((await up.json()) as Json).data as Json;
+      const r = await fetch(file.links.download, { headers, redirect: 'manual' });
+      expect(r.status).toBe(302);
+      const location = r.headers.get('location')!;
+      expect(new URL(location).port).not.toBe(String(red.wbPort));
+      expect((await fetch(location, { headers })).status).toBe(400);
+      expect(await (await fetch(location)).text()).toBe('redirected');
+      expect((await fetch(location, { headers: { range: 'bytes=3-' } })).status).toBe(206);
+      expect((await fetch(location.replace(/signature=[0-9a-f]+/, 'signature=bad'))).status).toBe(403);
+      expect(await (await fetch(`${file.links.download}?direct=`, { headers })).text()).toBe('redirected');
+    } finally {
+      await red.close();
+    }
+  });
+
   it('adds the configured latency to every answer', async () => {
     const slow = await startOsfServer({ directory: join(dir, 'slow'), latencyMs: 300 });
     try {

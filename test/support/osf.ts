@@ -45,6 +45,7 @@ export interface OsfServerEnv {
   ANNEXD_OSF_MAX_FILE_SIZE?: string;
   ANNEXD_OSF_QUOTA?: string;
   ANNEXD_OSF_KEEP_CUT_UPLOADS?: string;
+  ANNEXD_OSF_REDIRECT_DOWNLOADS?: string;
   /** Basic auth as dev@annexd.invalid with this password. */
   ANNEXD_OSF_PASSWORD?: string;
 }
