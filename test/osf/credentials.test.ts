@@ -85,4 +85,12 @@ describe('OSF tokens from the lookup chain (no OSF_TOKEN)', () => {
     const out = await roundTrip(repo, 'basic');
     expect(out).not.toContain(PASSWORD);
   });
+
+  it('remembers an OSF_TOKEN given at initremote with embedcreds=yes in git-annex\'s creds, and uses it without the variable', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'embed');
+    await repo.okEnv(suite.osf.credsEnv, 'git', ...initArgs('embed', await suite.osf.createNode(), 'embedcreds=yes'));
+    await roundTrip(repo, 'embed');
+    // git-annex keeps embedded creds in the git-annex branch (that is what embedcreds=yes asks for), not in annexd's file.
+    expect(await filesContaining(join(repo.path, '.git', 'annex', 'annexd'), suite.osf.token).catch(() => [])).toEqual([]);
+  });
 });

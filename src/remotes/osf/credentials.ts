@@ -15,6 +15,26 @@ import type { OsfSettings } from './config.js';
 
 /** Name of the remembered token (local file, or git-annex's creds with embedcreds=yes). */
 export const CREDS_SETTING = 'annexd-osf';
+/**
+ * How a token is remembered (the local file, or git-annex's creds with
+ * embedcreds=yes, which need a user): under this user name, which no OSF
+ * account has (their user names are email addresses).
+ */
+export const TOKEN_USER = 'token';
+
+/** A remembered credential as the client uses it: a token again has no user. */
+function asRemembered(source: CredentialSource): CredentialSource {
+  return {
+    async find(ctx) {
+      const c = await source.find(ctx);
+      return c && c.user === TOKEN_USER ? { ...c, user: '' } : c;
+    },
+  };
+}
+
+/** The credential as it is remembered (see TOKEN_USER). */
+export const toRemembered = (c: Credential): Credential => (c.user === '' ? { ...c, user: TOKEN_USER } : c);
+
 /** The name datalad-osf keeps its credential under. */
 export const DATALAD_OSF_CREDENTIAL = 'https://osf.io';
 
@@ -67,8 +87,8 @@ export async function resolveOsfToken(
     [
       environment,
       fromCredentialStore({ realm: new URL(s.api).host, userProp: 'user', userOptional: true }),
-      fromLocalFile(CREDS_SETTING),
-      fromGitAnnex(CREDS_SETTING),
+      asRemembered(fromLocalFile(CREDS_SETTING)),
+      asRemembered(fromGitAnnex(CREDS_SETTING)),
       fromDatalad(DATALAD_OSF_CREDENTIAL),
     ],
     ctx,

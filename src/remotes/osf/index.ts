@@ -14,7 +14,7 @@ import { credentialKnown, MissingCredentialsError, type Credential } from '../co
 import { holdsKey } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
 import { osfSchema, osfSettings, type OsfSettings } from './config.js';
-import { CREDS_SETTING, resolveOsfToken, tokenHelp } from './credentials.js';
+import { CREDS_SETTING, resolveOsfToken, tokenHelp, toRemembered } from './credentials.js';
 import { describeOsfError } from './errors.js';
 import type { OsfStorage } from './storage.js';
 
@@ -109,7 +109,7 @@ export const osfDefinition: BackendDefinition<typeof osfSchema> = {
       await osf.close();
     }
     // As for the other remotes: a token from the environment, once OSF has accepted it, is kept for later runs.
-    if (credential.origin === 'environment') await rememberCredential(ctx, CREDS_SETTING, credential);
+    if (credential.origin === 'environment') await rememberCredential(ctx, CREDS_SETTING, toRemembered(credential));
   },
   async open(config, ctx) {
     const s = osfSettings(config);
