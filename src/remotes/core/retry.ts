@@ -199,3 +199,17 @@ export function retryRequest<T>(
     },
   });
 }
+
+/** A remote's requests retried under its settings: `retry(what, ctx, op)`. */
+export type Retrier = <T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>) => Promise<T>;
+
+/** The retry wrapper of a backend's store, written once: its retries=, error meanings and endpoint. */
+export function retrier(r: {
+  retries: number;
+  classify(err: unknown): Verdict;
+  describe(err: unknown, what: string): string;
+  endpoint: string;
+}): Retrier {
+  return (what, ctx, op) =>
+    retryRequest(op, { what, ctx, retries: r.retries, classify: r.classify, describe: (e) => r.describe(e, what), endpoint: r.endpoint });
+}

@@ -25,7 +25,7 @@ import { contentLength } from '../core/http-headers.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { PromiseMemo } from '../core/promise-memo.js';
-import { retryRequest } from '../core/retry.js';
+import { retrier, type Retrier } from '../core/retry.js';
 import { readText, type JsonValue, type OsfClient } from './client.js';
 import type { OsfSettings } from './config.js';
 import { classifyOsfError, describeOsfError, NodeMissingError, NotOsfError, OsfHttpError, TooLargeError, VerifyError } from './errors.js';
@@ -146,23 +146,15 @@ export class OsfStorage {
   private readonly folders = new PromiseMemo<string, OsfFolder>();
   private listedAt = 0;
 
+  private readonly retry: Retrier;
+
   constructor(
     readonly client: OsfClient,
     readonly settings: OsfSettings,
     /** Export mode: the whole tree is listed, and paths may have folders. */
     readonly tree: boolean,
-  ) {}
-
-  private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
-    const s = this.settings;
-    return retryRequest(op, {
-      what,
-      ctx,
-      retries: s.retries,
-      classify: classifyOsfError,
-      describe: (e) => describeOsfError(e, what, s),
-      endpoint: s.api,
-    });
+  ) {
+    this.retry = retrier({ retries: settings.retries, classify: classifyOsfError, describe: (e, what) => describeOsfError(e, what, settings), endpoint: settings.api });
   }
 
   /** The node, checked: GET nodes/ID/. */

@@ -18,7 +18,7 @@ import type { Held } from '../core/keys.js';
 import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { countingStream } from '../core/progress.js';
-import { orAlreadyDone, retryRequest } from '../core/retry.js';
+import { orAlreadyDone, retrier, type Retrier } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
 import { describeEndpoint, endpointUrl, type S3Settings } from './config.js';
 import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, lacksCall, notS3Answer } from './errors.js';
@@ -86,12 +86,16 @@ export class S3Store {
   /** Whether the user was told that this server keeps the parts of aborted uploads (said once per process). */
   private toldNoAbort = false;
 
+  private readonly retry: Retrier;
+
   private constructor(
     private readonly sdk: Sdk,
     private readonly client: S3Client,
     private readonly lean: LeanS3,
     readonly settings: S3Settings,
-  ) {}
+  ) {
+    this.retry = retrier({ retries: settings.retries, classify: classifyS3Error, describe: (e, what) => describeS3Error(e, what, settings), endpoint: endpointUrl(settings) });
+  }
 
   static async connect(s: S3Settings, credential: Credential | undefined, profile?: string): Promise<S3Store> {
     const sdk = await loadSdk();
@@ -125,17 +129,7 @@ export class S3Store {
     return new S3Store(sdk, client, lean, s);
   }
 
-  private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
-    const s = this.settings;
-    return retryRequest(op, {
-      what,
-      ctx,
-      retries: s.retries,
-      classify: classifyS3Error,
-      describe: (e) => describeS3Error(e, what, s),
-      endpoint: endpointUrl(s),
-    });
-  }
+
 
   private get bucket(): string {
     return this.settings.bucket;

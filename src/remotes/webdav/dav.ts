@@ -24,7 +24,7 @@ import type { Held } from '../core/keys.js';
 import { contentLength, headerValue } from '../core/http-headers.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { HttpStatusError } from '../core/http-error.js';
-import { orAlreadyDone, retryRequest } from '../core/retry.js';
+import { orAlreadyDone, retrier, type Retrier } from '../core/retry.js';
 import type { DavClient, DavResponse } from './client.js';
 import { TMP_COLLECTION, type WebdavSettings } from './config.js';
 import { classifyDavError, describeDavError, isUtf8Path, NameRefusedError, NotWebdavError, notWebdavReason } from './errors.js';
@@ -106,10 +106,13 @@ export class DavStore {
   /** This process's temporary uploads whose DELETE failed (e.g. 423 Locked): tried again at close. */
   private readonly undeleted = new Set<string>();
 
+  private readonly retry: Retrier;
+
   constructor(
     readonly client: DavClient,
     readonly settings: WebdavSettings,
   ) {
+    this.retry = retrier({ retries: settings.retries, classify: classifyDavError, describe: (e, what) => describeDavError(e, what, settings), endpoint: settings.url });
     // initremote made sure of the remote's own collection (ensureBase re-checks it).
     this.collections.set(client.basePath.replace(/\/$/, ''), Promise.resolve());
   }
@@ -119,17 +122,6 @@ export class DavStore {
     return this.client.basePath + rel;
   }
 
-  private retry<T>(what: string, ctx: RequestContext, op: (attempt: number) => Promise<T>): Promise<T> {
-    const s = this.settings;
-    return retryRequest(op, {
-      what,
-      ctx,
-      retries: s.retries,
-      classify: classifyDavError,
-      describe: (e) => describeDavError(e, what, s),
-      endpoint: s.url,
-    });
-  }
 
   /**
    * Makes sure a collection exists, creating missing parents first (top-down,
