@@ -34,6 +34,7 @@ const EXTRA_REMOTES = ['annexd-single', 'builtin-mp'];
 
 const sizes = lib.parseArgs(SCRIPT, {
   extra: 'also time the big store with annexd single-PUT and built-in multipart remotes',
+  wan: 'both remotes through the shaping proxy: 25 ms each way, 25 MiB/s per connection; counts requests per key',
 });
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
 
@@ -76,6 +77,23 @@ function startServer(dataDir, env) {
 
 // ------------------------------------------------------------------- main
 
+/** The wide-area link of --wan. */
+const WAN = { latencyMs: 25, bytesPerSecond: 25 * lib.MiB };
+/** The shaping proxy under --wan. */
+let proxy;
+/** --wan: requests each remote sent per phase (first round), by method. */
+const requestCounts = {};
+
+/** Runs `fn` and, on the first round under --wan, records the requests it sent as `phase` of `R`, per key. */
+async function counted(phase, R, keys, first, fn) {
+  const before = proxy?.requests.length ?? 0;
+  await fn();
+  if (!proxy || !first) return;
+  const byMethod = {};
+  for (const r of proxy.requests.slice(before)) byMethod[r.method] = (byMethod[r.method] ?? 0) + 1;
+  (requestCounts[phase] ??= {})[R] = { byMethod, keys };
+}
+
 const results = {
   ...lib.newResults(REMOTES),
   retrieveNoVerify: { annexd: [], builtin: [] },
@@ -97,8 +115,16 @@ async function main() {
     ANNEXD_S3_ACCESS_KEY_ID: keyId,
     ANNEXD_S3_SECRET_ACCESS_KEY: secret,
   });
-  const { endpoint, port, accessKeyId, secretAccessKey } = server.info;
-  log(`s3rver at ${endpoint} (pid ${server.child.pid})`);
+  const { endpoint: serverEndpoint, port: serverPort, accessKeyId, secretAccessKey } = server.info;
+  log(`s3rver at ${serverEndpoint} (pid ${server.child.pid})`);
+  // --wan: both remotes talk to s3rver through one shaped link (the proxy of the fault tests).
+  if (opts.wan) {
+    const { startFaultProxy } = await import('../dist/demo/fault-proxy.js');
+    proxy = await startFaultProxy({ target: serverEndpoint, ...WAN });
+    log(`shaping proxy at ${proxy.url}: ${WAN.latencyMs} ms each way, ${WAN.bytesPerSecond / lib.MiB} MiB/s per connection`);
+  }
+  const endpoint = proxy ? proxy.url : serverEndpoint;
+  const port = proxy ? proxy.port : serverPort;
   const aenv = { ...env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey };
 
   const repoRun = await lib.initRepo(repo, aenv);
@@ -152,12 +178,12 @@ async function main() {
         log(`${tag} copy --to ${R} ${bigLabel} (--extra): ${(res.ms / 1000).toFixed(2)} s`);
         continue;
       }
-      await m.store(R, tag);
+      await counted(`${bigLabel} store`, R, 1, r === 0, () => m.store(R, tag));
     }
     if (curlUrl) await m.curlPut(curlUrl, tag);
 
     // 1. big file: retrieve (with and without git-annex's own verification)
-    for (const R of order) await m.retrieve(R, tag);
+    for (const R of order) await counted(`${bigLabel} retrieve`, R, 1, r === 0, () => m.retrieve(R, tag));
     for (const R of order) {
       await annex(['drop', '--force', 'big']);
       // The no-verify run carries --debug (for both remotes) so the protocol trace gives
@@ -173,15 +199,31 @@ async function main() {
     if (curlUrl) await m.curlGet(curlUrl, tag);
 
     // 2. small files: copy -J4, then fsck --fast
+    const before = proxy?.requests.length ?? 0;
     await m.copySmall(order, tag, r === 0);
+    if (proxy && r === 0) {
+      // copySmall runs the remotes one after the other; their requests are told apart by bucket.
+      for (const R of order) {
+        const byMethod = {};
+        for (const q of proxy.requests.slice(before)) if (q.path.includes(`/bench-${R}/`)) byMethod[q.method] = (byMethod[q.method] ?? 0) + 1;
+        (requestCounts[`${SMALL_COUNT} × 4 KiB copy`] ??= {})[R] = { byMethod, keys: SMALL_COUNT };
+      }
+    }
     for (const R of order) {
+      const fsckStart = proxy?.requests.length ?? 0;
       const res = await annex(['fsck', '--fast', '--from', R, 'small']);
+      if (proxy && r === 0) {
+        const byMethod = {};
+        for (const q of proxy.requests.slice(fsckStart)) byMethod[q.method] = (byMethod[q.method] ?? 0) + 1;
+        (requestCounts[`${SMALL_COUNT} × 4 KiB fsck --fast`] ??= {})[R] = { byMethod, keys: SMALL_COUNT };
+      }
       results.fsck[R].push(res.ms);
       log(`${tag} fsck --fast --from ${R} ${SMALL_COUNT} files: ${(res.ms / 1000).toFixed(2)} s`);
     }
   }
 
   // 4. start-up, alternating remote and bare node
+  await proxy?.stop();
   await m.finish(env);
   return { started, gitAnnexVersion, haveCurl, revision };
 }
@@ -215,9 +257,14 @@ function report(info) {
     ctx.push([`${bigLabel} store, built-in multipart (partsize=32MiB)`, '', `${s(b)} (${rate(b)})`]);
   }
   ctx.push(...lib.commonContext(results, BIG_BYTES, bigLabel, info.haveCurl));
+  // --wan: requests per key, as the proxy counted them (first round).
+  const perKey = (c) => (c ? Object.entries(c.byMethod).map(([m, n]) => `${m} ${(n / c.keys).toFixed(2)}`).join(', ') : '—');
+  for (const [phase, byRemote] of Object.entries(requestCounts)) {
+    ctx.push([`requests per key, ${phase}`, perKey(byRemote.annexd), perKey(byRemote.builtin)]);
+  }
 
   const md = lib.markdown({
-    title: 'annexd-s3 vs git-annex built-in S3',
+    title: `annexd-s3 vs git-annex built-in S3${opts.wan ? `, through a shaped link (${WAN.latencyMs} ms each way, ${WAN.bytesPerSecond / lib.MiB} MiB/s per connection)` : ''}`,
     script: SCRIPT,
     info,
     repeat: opts.repeat,
@@ -247,7 +294,7 @@ function report(info) {
     ],
   });
 
-  lib.writeReport('s3', info.started, md);
+  lib.writeReport(opts.wan ? 's3-wan' : 's3', info.started, md);
 }
 
 await lib.runBench(SCRIPT, opts, main, report);
