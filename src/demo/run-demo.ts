@@ -1,8 +1,10 @@
 /**
- * `annexd demo`: the whole S3 path on an embedded default, no account needed.
- * Creates a scratch git-annex repository, starts an S3-compatible server on
- * 127.0.0.1, sets up an annexd-s3 remote, and copies, drops, gets back and
- * verifies data, showing git-annex's output and the transfers' progress.
+ * `annexd demo`: the whole S3 path, then publishing to OSF, on embedded
+ * defaults, no account needed. Creates a scratch git-annex repository, starts
+ * an S3-compatible server on 127.0.0.1, sets up an annexd-s3 remote, and
+ * copies, drops, gets back and verifies data; then starts the OSF-compatible
+ * server, creates a project and an annexd-osf remote on it, and does the same
+ * there; showing git-annex's output and the transfers' progress.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +13,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exec } from '../util/exec.js';
 import { formatSize } from '../remotes/core/sizes.js';
+import { startOsfServer, type OsfServer } from './osf-server.js';
 import { ProgressView } from './progress-view.js';
 import { startEmbeddedS3 } from './s3-server.js';
 
@@ -47,6 +50,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const home = join(work, 'home');
   await mkdir(home, { recursive: true });
   const server = await startEmbeddedS3({ directory: join(work, 's3-data') });
+  let osf: OsfServer | undefined;
   // An isolated HOME keeps the user's git config untouched; bin/ makes our remote findable.
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -69,12 +73,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   };
 
   /** A copy or get, shown through git-annex's JSON progress so it reads the same on a terminal or in a log. */
-  const transfer = async (title: string, args: string[]): Promise<void> => {
+  const transfer = async (title: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<void> => {
     stopIfInterrupted();
     say(`\n==> ${title}\n$ git annex ${args.join(' ')}`);
     const view = new ProgressView(say);
     const t0 = process.hrtime.bigint();
-    const r = await exec('git', ['annex', ...args, '--json', '--json-progress'], { cwd: repo, env, onStdout: (d) => view.feed(d) });
+    const r = await exec('git', ['annex', ...args, '--json', '--json-progress'], { cwd: repo, env: { ...env, ...extraEnv }, onStdout: (d) => view.feed(d) });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     timings.push([title, seconds]);
     stopIfInterrupted();
@@ -121,21 +125,56 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     await step('Verify every object on the remote', 'git', ['annex', 'fsck', '--fast', '--from', 'demo-s3', '--quiet', 'data']);
     await step('What the remote reports about itself', 'git', ['annex', 'info', 'demo-s3']);
 
+    // Publishing to OSF: the same files to an OSF-compatible server (the OSF API v2 and
+    // WaterButler on two ports of 127.0.0.1), through the remote a user would point at osf.io.
+    stopIfInterrupted();
+    osf = await startOsfServer({ directory: join(work, 'osf-data') });
+    const node = await createOsfProject(osf, 'annexd demo dataset');
+    say(`\nembedded OSF-compatible server at ${osf.api}, project ${node} created through its API`);
+    await step(
+      'Create an annexd-osf special remote on the OSF project',
+      'git',
+      ['annex', 'initremote', 'demo-osf', 'type=external', 'externaltype=annexd-osf', 'encryption=none', `api=${osf.api}`, `node=${node}`],
+      // Only initremote sees the token (as for S3, never in the arguments); the remote remembers it locally (mode 600).
+      { OSF_TOKEN: osf.token },
+    );
+    await transfer('Publish everything to OSF (4 jobs, one remote process, one request budget)', ['copy', '-J4', '--to', 'demo-osf', 'data']);
+    await step('Drop the local copies again', 'git', ['annex', 'drop', 'data']);
+    await transfer('Get everything back from OSF', ['get', '-J4', '--from', 'demo-osf', 'data']);
+    await step('Verify every file on OSF', 'git', ['annex', 'fsck', '--fast', '--from', 'demo-osf', '--quiet', 'data']);
+    await step('Where is the content now?', 'git', ['annex', 'whereis', 'data/scan.bin']);
+    const stats = osf.stats();
+    say(`  the OSF server answered ${stats.requests} requests, at most ${stats.maxPerSecond} in any one second, ${stats.throttled} refused as too many`);
+
     say('\n==> Summary');
     for (const [title, seconds] of timings) say(`  ${seconds.toFixed(2).padStart(7)} s  ${title}`);
-    say(`\nannexd demo finished: ${options.smallFiles + 1} files stored in S3, dropped, retrieved and verified.`);
+    say(`\nannexd demo finished: ${options.smallFiles + 1} files stored in S3 and published to OSF, dropped, retrieved and verified.`);
     return 0;
   } catch (err) {
     if (!interrupted) throw err;
     say('annexd demo interrupted');
     return INTERRUPTED;
   } finally {
+    await osf?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
     if (options.keep) say(`kept ${work} (--keep)`);
     else await rm(work, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** A new project on the OSF server, through its API (POST /v2/nodes/) as any client makes one; its id. */
+async function createOsfProject(osf: OsfServer, title: string): Promise<string> {
+  const res = await fetch(`${osf.api}nodes/`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${osf.token}`, 'content-type': 'application/vnd.api+json' },
+    body: JSON.stringify({ data: { type: 'nodes', attributes: { title, category: 'data' } } }),
+  });
+  const body = (await res.json().catch(() => undefined)) as { data?: { id?: unknown } } | undefined;
+  const id = body?.data?.id;
+  if (res.status !== 201 || typeof id !== 'string') throw new Error(`the embedded OSF server did not create the demo project (HTTP ${res.status})`);
+  return id;
 }
 
 class DemoInterrupted extends Error {
