@@ -657,9 +657,10 @@ function table(head, body) {
 /**
  * The report: title, what was run where with what (`about`: the benchmark's
  * own lines), the table of `rows` (PASS/MISS), the `context` table, `notes`
- * under it, and the `samples` lines.
+ * under it, and the `samples` lines; `against` heads the column annexd is
+ * compared with.
  */
-export function markdown({ title, script, info: { started, gitAnnexVersion, revision }, repeat, about, rows, context, notes, samples }) {
+export function markdown({ title, script, info: { started, gitAnnexVersion, revision }, repeat, about, rows, context, notes, samples, against = 'built-in' }) {
   const args = process.argv.slice(2);
   const runsNote = repeat > 1 ? `median of ${repeat} runs` : 'single run';
   return [
@@ -670,11 +671,11 @@ export function markdown({ title, script, info: { started, gitAnnexVersion, revi
     `- git-annex ${gitAnnexVersion}, node ${process.version}, ${os.cpus().length} CPUs, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.release()}`,
     ...about,
     '',
-    table(['Measurement', 'annexd', 'built-in', 'ratio', 'target', ''], rows),
+    table(['Measurement', 'annexd', against, 'ratio', 'target', ''], rows),
     '',
     '## Context',
     '',
-    table(['', 'annexd', 'built-in'], context),
+    table(['', 'annexd', against], context),
     '',
     ...notes,
     '',

@@ -325,40 +325,27 @@ function report(res) {
   }
   ctx.push([`context: osfclient floor if each of ${JOBS} datalad-osf processes kept its own 1 s (copy / drop / get)`, '', `${eight.copy} / ${eight.drop} / ${eight.get} s (total ${eightAll} s; ${JOBS} req/s)`]);
 
-  const table = (head, body) => {
-    const all = [head, ...body];
-    const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
-    const line = (r) => '| ' + r.map((c, i) => String(c ?? '').padEnd(w[i])).join(' | ') + ' |';
-    return [line(head), '|' + w.map((n) => '-'.repeat(n + 2)).join('|') + '|', ...body.map(line)].join('\n');
-  };
-  const args = process.argv.slice(2);
-  const md = [
-    `# annexd-osf vs osfclient's 1 request/s floor — ${res.started.toISOString()}`,
-    '',
-    `- command: \`node ${SCRIPT}${args.length ? ' ' + args.join(' ') : ''}\` (${opts.repeat > 1 ? `median of ${opts.repeat} runs` : 'single run'})`,
-    `- annexd ${res.revision}; git-annex ${res.gitAnnexVersion}; node ${process.version}`,
-    `- one OSF-compatible server (dist/demo/osf-server-main.js) on 127.0.0.1, ${LATENCY_MS} ms added to every answer, 429 + Retry-After past ${SERVER_RATE_LIMIT} requests/s (OSF's burst throttle)`,
-    `- ${FILES} random files of 100 KiB; \`git annex copy -J${JOBS} --to R\`, \`git annex drop\` (git-annex checks the remote has each file), \`git annex get -J${JOBS} --from R\`; a project of its own per remote`,
-    '- floor = the GET/PUT requests datalad-osf sends for the same work through osfclient, × 1 s each (osfclient sleeps so that',
-    '  consecutive GET/PUT calls of a session are ≥ 1 s apart; osf-api.md §3.4), one session, as COS asked (~1 request/s):',
-    `  every process opens the node (GET guids, GET node, GET storage providers: 3); copy: CHECKPRESENT loads the empty root's index (1 page),`,
-    `  then 1 PUT per file = ${floorS.copy}; drop: 3 + the index of ${FILES} files at ${OSFCLIENT_PAGE} per page (${f.drop.pages} pages) = ${floorS.drop};`,
-    `  get: 3 + ${f.get.pages} pages + 1 GET per file = ${floorS.get}; total ${floorAll} s. Latency and transfer time are not added (a floor).`,
-    `- ratio = annexd's time / the floor; target ≤ ${TARGET} (issue 9). Peak = most requests the server saw arrive within any one second.`,
-    '',
-    table(['Measurement', 'annexd', 'osfclient floor', 'ratio', 'target', ''], rows),
-    '',
-    '## Context',
-    '',
-    table(['', 'annexd', 'osfclient'], ctx),
-    '',
-    `Server totals: ${res.serverTotal.requests} requests, by status ${JSON.stringify(res.serverTotal.byStatus)}, peak ${res.serverTotal.maxPerSecond} in 1 s.`,
-    '',
-    '## Samples (seconds)',
-    '',
-    ...samples,
-    '',
-  ].join('\n');
+  const md = lib.markdown({
+    title: "annexd-osf vs osfclient's 1 request/s floor",
+    script: SCRIPT,
+    info: res,
+    repeat: opts.repeat,
+    against: 'osfclient floor',
+    about: [
+      `- one OSF-compatible server (dist/demo/osf-server-main.js) on 127.0.0.1, ${LATENCY_MS} ms added to every answer, 429 + Retry-After past ${SERVER_RATE_LIMIT} requests/s (OSF's burst throttle)`,
+      `- ${FILES} random files of 100 KiB; \`git annex copy -J${JOBS} --to R\`, \`git annex drop\` (git-annex checks the remote has each file), \`git annex get -J${JOBS} --from R\`; a project of its own per remote`,
+      '- floor = the GET/PUT requests datalad-osf sends for the same work through osfclient, × 1 s each (osfclient sleeps so that',
+      '  consecutive GET/PUT calls of a session are ≥ 1 s apart; osf-api.md §3.4), one session, as COS asked (~1 request/s):',
+      "  every process opens the node (GET guids, GET node, GET storage providers: 3); copy: CHECKPRESENT loads the empty root's index (1 page),",
+      `  then 1 PUT per file = ${floorS.copy}; drop: 3 + the index of ${FILES} files at ${OSFCLIENT_PAGE} per page (${f.drop.pages} pages) = ${floorS.drop};`,
+      `  get: 3 + ${f.get.pages} pages + 1 GET per file = ${floorS.get}; total ${floorAll} s. Latency and transfer time are not added (a floor).`,
+      `- ratio = annexd's time / the floor; target ≤ ${TARGET} (issue 9). Peak = most requests the server saw arrive within any one second.`,
+    ],
+    rows,
+    context: ctx,
+    notes: [`Server totals: ${res.serverTotal.requests} requests, by status ${JSON.stringify(res.serverTotal.byStatus)}, peak ${res.serverTotal.maxPerSecond} in 1 s.`],
+    samples,
+  });
   lib.writeReport('osf', res.started, md);
 }
 
