@@ -4,7 +4,7 @@ import { checkProp, envVarName } from '../../credentials/names.js';
 import { out, parseCommandLine, UsageError, type Command } from '../command.js';
 
 const HELP = `Usage:
-  annexd credentials set NAME [PROP=VALUE ...] [--store keyring|file]
+  annexd credentials set NAME [PROP=VALUE ...] [--store keyring|file] [--no-check]
   annexd credentials get NAME [--show-secret] [--json]
   annexd credentials list [--json]
   annexd credentials remove NAME
@@ -25,6 +25,11 @@ Stores:
 Environment overrides: ANNEXD_CREDENTIAL_<NAME>_<PROP> and
 ANNEXD_CREDENTIAL_<NAME>_SECRET (NAME and PROP uppercased, other characters
 as _) take precedence over the store, or define a credential outright.
+
+An OSF credential (type=osf; a token, or user=EMAIL with the password) is
+checked with OSF first, as datalad osf-credentials does: GET users/me/ at
+api=URL (default https://api.osf.io/v2/), and set says whose it is. A
+credential OSF refuses is not stored; --no-check stores it without asking.
 
 Remotes use a credential with credential=NAME, e.g. for S3:
   printf %s "$SECRET_KEY" | annexd credentials set mys3 key_id=AKIA...
@@ -98,9 +103,15 @@ function storeKind(value: string | undefined): StoreKind | undefined {
   throw new UsageError(`--store must be keyring or file, not "${value}"`);
 }
 
+/** Asks OSF (props.api, else osf.io) whose credential this is; loaded only for type=osf. */
+async function checkOsf(secret: string, props: Record<string, string>): Promise<string> {
+  const { osfIdentity } = await import('../../remotes/osf/identity.js');
+  return osfIdentity({ user: props.user ?? '', secret, origin: 'store', source: 'the credential being stored' }, props.api);
+}
+
 /** The options each action takes; any other is a usage error rather than silently ignored. */
 const ACTION_OPTIONS: Record<string, string[]> = {
-  set: ['store', 'json'],
+  set: ['store', 'json', 'no-check'],
   get: ['show-secret', 'json'],
   list: ['json'],
   remove: ['json'],
@@ -115,6 +126,7 @@ export const credentialsCommand: Command = {
       store: { type: 'string' },
       json: { type: 'boolean', default: false },
       'show-secret': { type: 'boolean', default: false },
+      'no-check': { type: 'boolean', default: false },
     });
     const { values, positionals, tokens } = parsed;
     const [action, name, ...rest] = positionals;
@@ -136,9 +148,14 @@ export const credentialsCommand: Command = {
         const kind = storeKind(values.store);
         const secret = await readSecret(n);
         if (!secret) throw new CredentialError('empty secret: nothing stored');
+        // An OSF credential is checked with OSF first, as datalad osf-credentials does.
+        const osfUser = props.type === 'osf' && !values['no-check'] ? await checkOsf(secret, props) : undefined;
         const r = await store.set(n, secret, props, { store: kind });
-        if (values.json) out(JSON.stringify({ name: n, store: r.store, where: r.where }));
-        else out(`stored credential "${n}" in ${r.where}${r.why ? `; chosen because ${r.why}` : ''}`);
+        if (values.json) out(JSON.stringify({ name: n, store: r.store, where: r.where, ...(osfUser ? { osfUser } : {}) }));
+        else {
+          out(`stored credential "${n}" in ${r.where}${r.why ? `; chosen because ${r.why}` : ''}`);
+          if (osfUser) out(`OSF authenticated it as ${osfUser}`);
+        }
         return 0;
       }
       case 'get': {
