@@ -29,6 +29,7 @@ import type { DavClient, DavResponse } from './client.js';
 import { TMP_COLLECTION, type WebdavSettings } from './config.js';
 import { classifyDavError, describeDavError, isUtf8Path, NameRefusedError, NotWebdavError, notWebdavReason } from './errors.js';
 import { parseContentRange } from '../core/content-range.js';
+import { readText } from '../core/read-text.js';
 import { httpRangeAnswer, parallelGet, versionHeaders, type RangeGet } from '../core/parallel-get.js';
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
@@ -85,18 +86,6 @@ function modifiedEntries(xml: string): Array<{ name: string; modified: number }>
 /** Bounds on the PROPFIND answers read into memory. */
 const MAX_MULTISTATUS = 16 * 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
-
-/** At most `limit` bytes of a response body as text; the rest is not read (the connection is dropped). */
-async function readText(res: DavResponse, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of res.body) {
-    chunks.push(chunk as Buffer);
-    n += (chunk as Buffer).length;
-    if (n >= limit) break;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 export class DavStore {
   /** Collections known to exist (or being created) in this process, by absolute path. */
@@ -338,7 +327,7 @@ export class DavStore {
       signal: ctx.signal,
     });
     // A server that ignores PROPFIND may send a whole file: read only what a verdict needs.
-    const text = await readText(res, res.statusCode === 207 ? MAX_MULTISTATUS : MAX_ERROR_BODY);
+    const text = await readText(res.body, res.statusCode === 207 ? MAX_MULTISTATUS : MAX_ERROR_BODY);
     // A 400 for a name that is not UTF-8 is about the name; the server is a WebDAV server.
     if (res.statusCode === 400 && !isUtf8Path(path)) throw new NameRefusedError(this.client.url(path), 400);
     const notDav = notWebdavReason(res.statusCode, text);
