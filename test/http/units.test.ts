@@ -86,6 +86,6 @@ describe('HTTP status verdicts', () => {
     expect(httpStatusVerdict(408, undefined).retry).toBe(true);
   });
   it('does not retry answers about the request', () => {
-    for (const s of [400, 401, 403, 404, 410, 416, 501, 505]) expect(httpStatusVerdict(s, undefined).retry, String(s)).toBe(false);
+    for (const s of [400, 401, 403, 404, 410, 416, 501, 505, 507]) expect(httpStatusVerdict(s, undefined).retry, String(s)).toBe(false);
   });
 });

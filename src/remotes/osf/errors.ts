@@ -66,8 +66,6 @@ export function classifyOsfError(err: unknown): Verdict {
   if (err instanceof VerifyError) return { retry: true };
   if (isRetryableNetworkError(err)) return { retry: true };
   if (!(err instanceof HttpStatusError)) return { retry: false };
-  // A full quota stays full: no retry (the shared rule retries every 5xx but 501/505).
-  if (err.status === 507) return { retry: false };
   return err.verdict();
 }
 
