@@ -177,6 +177,11 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
     if (!succeeded(r)) allOk = false;
     emit({ kind: 'record', record: r });
   };
+  if (ctx.work.paths?.length) {
+    // Paths that match nothing in HEAD leave this dataset out, as DataLad's diff does (no record).
+    const r = await git(ds, ['ls-tree', '-r', '--name-only', '-z', 'HEAD', '--', ...ctx.work.paths], { signal: options.signal });
+    if (r.code === 0 && !r.stdout) return true;
+  }
   const known = ctx.siblings.map((s) => s.name);
   let target = options.to;
   if (target !== undefined && !known.includes(target)) {
