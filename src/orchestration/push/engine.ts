@@ -75,7 +75,18 @@ interface FindResult {
 
 /** Annexed files of HEAD with content here, missing on `target` as far as the location log knows (all of them when checking). */
 async function annexedToSend(ctx: DatasetContext, target: string | undefined, changed: Set<string> | undefined): Promise<AnnexedFile[]> {
-  const args = ['annex', 'find', '--branch', 'HEAD', '--in', 'here', ...(target ? ['--not', '--in', target] : []), '--json'];
+  return annexedFiles(ctx, ['--in', 'here', ...(target ? ['--not', '--in', target] : [])], changed);
+}
+
+/** Files of HEAD (changed since `since`, under the paths given) that share a key with an earlier one. */
+async function duplicateKeys(ctx: DatasetContext, changed: Set<string> | undefined): Promise<AnnexedFile[]> {
+  const seen = new Set<string>();
+  return (await annexedFiles(ctx, ['--include', '*'], changed)).filter((f) => seen.has(f.key) || !seen.add(f.key));
+}
+
+/** `git annex find --branch HEAD MATCHING`, restricted to what changed and what was asked for. */
+async function annexedFiles(ctx: DatasetContext, matching: string[], changed: Set<string> | undefined): Promise<AnnexedFile[]> {
+  const args = ['annex', 'find', '--branch', 'HEAD', ...matching, '--json'];
   const r = await gitOk(ctx.ds, args, { signal: ctx.options.signal });
   const files: AnnexedFile[] = [];
   for (const line of r.stdout.split('\n')) {
@@ -122,7 +133,14 @@ async function wantedOf(ctx: DatasetContext, name: string): Promise<string> {
 }
 
 /** What one sibling gets: which content and how, which refspecs. */
-async function planNode(ctx: DatasetContext, sibling: Sibling, deps: string[], changed: Set<string> | undefined, unsaved: Set<string>): Promise<NodePlan> {
+async function planNode(
+  ctx: DatasetContext,
+  sibling: Sibling,
+  deps: string[],
+  changed: Set<string> | undefined,
+  unsaved: Set<string>,
+  duplicates: AnnexedFile[],
+): Promise<NodePlan> {
   const { options } = ctx;
   const force = options.force;
   const checking = force === 'all' || force === 'checkdatapresent';
@@ -154,12 +172,12 @@ async function planNode(ctx: DatasetContext, sibling: Sibling, deps: string[], c
   }
   step.data = 'copy';
   plan.auto = options.data === 'auto' || ((options.data ?? 'auto-if-wanted') === 'auto-if-wanted' && (sibling.wanted ?? (await wantedOf(ctx, sibling.name))) !== '');
+  // As DataLad: every file but the first of a key is "notneeded", whether or not the key is there already.
+  plan.duplicates = duplicates;
+  const dupFiles = new Set(duplicates.map((f) => f.file));
   const seen = new Set<string>();
   for (const f of await annexedToSend(ctx, checking ? undefined : sibling.name, changed)) {
-    if (seen.has(f.key)) {
-      plan.duplicates.push(f);
-      continue;
-    }
+    if (dupFiles.has(f.file) || seen.has(f.key)) continue;
     seen.add(f.key);
     (unsaved.has(f.file) ? plan.byKey : plan.files).push(f);
   }
@@ -205,12 +223,15 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
   const since = await resolveSince(ctx, target);
   const changed = await changedSince(ds, since, options.signal);
   if (changed && changed.size === 0) return true; // nothing changed since: not pushed, as DataLad (records are 'clean')
-  const unsaved = ctx.isAnnex && options.data !== 'nothing' ? await unsavedPaths(ds, options.signal) : new Set<string>();
+  const dataWanted = ctx.isAnnex && options.data !== 'nothing';
+  const [unsaved, duplicates] = dataWanted
+    ? await Promise.all([unsavedPaths(ds, options.signal), duplicateKeys(ctx, changed)])
+    : [new Set<string>(), []];
   const byName = new Map(ctx.siblings.map((s) => [s.name, s]));
   const plans = new Map<string, NodePlan>();
   await Promise.all(
     order.map(async (name) => {
-      plans.set(name, await planNode(ctx, byName.get(name) as Sibling, graph.get(name) ?? [], changed, unsaved));
+      plans.set(name, await planNode(ctx, byName.get(name) as Sibling, graph.get(name) ?? [], changed, unsaved, duplicates));
     }),
   );
   if (options.dryRun) {
