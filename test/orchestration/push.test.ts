@@ -60,6 +60,23 @@ describe('annexd push', () => {
     expect(again.stdout).toMatch(/^Everything is up to date$/m);
   });
 
+  it('-J 4 to two siblings at once: every transfer succeeds (two multi-threaded git-annex processes would trip fcntl deadlock detection)', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 150; i++) files[`many/f${i}.dat`] = `content ${i}\n`;
+    const ds = await dataset(sandbox, 'parallel', files);
+    const d1 = await directoryRemote(ds, sandbox, 'd1');
+    const d2 = await directoryRemote(ds, sandbox, 'd2');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(ds, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'd1 d2']);
+    await ds.ok('git', 'config', 'remote.origin.annex-ignore', 'true');
+    const { r, records } = await pushJson(ds, ['--to', 'origin', '-J', '4']);
+    expect(records.filter((x) => x.status === 'error').map((x) => x.error_message ?? x.message)).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(records.filter((x) => x.action === 'copy' && x.status === 'ok')).toHaveLength(300);
+    expect(await countFiles(d1)).toBe(150);
+    expect(await countFiles(d2)).toBe(150);
+  });
+
   it('a chain a -> b -> c is pushed c first, then b, then a', async () => {
     const ds = await dataset(sandbox, 'chain', { 'x.dat': 'x\n' });
     const c = await directoryRemote(ds, sandbox, 'c');
