@@ -123,27 +123,10 @@ export function gitLines(
   args: string[],
   options: { input?: string; signal?: AbortSignal; onLine(line: string): void },
 ): Promise<LineRunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: process.env, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
-    let stderr = '';
-    let rest = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      const lines = (rest + d).split('\n');
-      rest = lines.pop() ?? '';
-      for (const l of lines) if (l) options.onLine(l);
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      // Bounded: a long run's warnings must not grow without end; the first ones name the cause.
-      if (stderr.length < 64 * 1024) stderr += d;
-    });
-    child.on('error', (err) => reject(err.name === 'AbortError' ? (options.signal?.reason ?? err) : err));
-    child.on('close', (code, signal) => {
-      if (rest) options.onLine(rest);
-      resolve({ code: code ?? (signal ? 128 : 1), stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
+  const proc = gitBatch(cwd, args, { ...(options.signal ? { signal: options.signal } : {}), onLine: (l) => l && options.onLine(l) });
+  proc.write(options.input ?? '');
+  proc.end();
+  return proc.done;
 }
 
 export interface BatchProcess {
