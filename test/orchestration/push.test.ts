@@ -4,7 +4,7 @@
  * --since, --data, export remotes, subdatasets, records and exit codes.
  * The same against real S3 and WebDAV servers is in push-servers.test.ts.
  */
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +75,29 @@ describe('annexd push', () => {
     expect(records.filter((x) => x.action === 'copy' && x.status === 'ok')).toHaveLength(300);
     expect(await countFiles(d1)).toBe(150);
     expect(await countFiles(d2)).toBe(150);
+  });
+
+  it('a no-op push trusts its note only while nothing changed: a drop behind its back is copied again', async () => {
+    const ds = await dataset(sandbox, 'notes', { 'n1.dat': 'n1\n', 'n2.dat': 'n2\n' });
+    const store = await directoryRemote(ds, sandbox, 'store');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(ds, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'store']);
+    await ds.ok('git', 'config', 'remote.origin.annex-ignore', 'true');
+    expect((await annexd(ds, ['push', '--to', 'origin'])).code).toBe(0);
+    const notes = JSON.parse(await readFile(join(ds.path, '.git/annex/annexd/push-uptodate.json'), 'utf8')) as { targets: Record<string, string> };
+    expect(Object.keys(notes.targets)).toEqual(['store']);
+    expect((await annexd(ds, ['push', '--to', 'origin'])).stdout).toMatch(/^Everything is up to date$/m);
+    // Another clone of the story: the content leaves the store, and git-annex records it.
+    await ds.ok('git', 'annex', 'drop', '--force', '--from', 'store', 'n1.dat');
+    expect(await countFiles(store)).toBe(1);
+    const { r, records } = await pushJson(ds, ['--to', 'origin']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(records.filter((x) => x.action === 'copy').map((x) => `${x.status} ${x.path.slice(ds.path.length + 1)}`)).toEqual(['ok n1.dat']);
+    expect(await countFiles(store)).toBe(2);
+    // A new commit, and a location change merged from elsewhere, each invalidate it too.
+    await ds.write('n3.dat', 'n3\n');
+    await ds.commitAll('n3');
+    expect((await pushJson(ds, ['--to', 'origin'])).records.filter((x) => x.action === 'copy').map((x) => x.path.slice(ds.path.length + 1))).toEqual(['n3.dat']);
   });
 
   it('a chain a -> b -> c is pushed c first, then b, then a', async () => {
@@ -220,6 +243,15 @@ describe('annexd push', () => {
     expect(records.some((x) => x.action === 'copy' && x.path === join(sub.path, 'leaf.dat'))).toBe(true);
     expect(await refOf(subBare, 'refs/heads/main', sub.env)).toBe(await refOf(sub.path, 'HEAD', sub.env));
 
+    // --since REF in the superdataset: the subdataset since the commit recorded for it at REF.
+    await sub.write('later.dat', 'later\n');
+    await sub.commitAll('later');
+    await sup.ok('git', 'commit', '-q', '-a', '-m', 'child moved on');
+    const since = await pushJson(sup, ['--to', 'pub', '-r', '--since', 'HEAD~1']);
+    expect(since.r.code, since.r.stdout + since.r.stderr).toBe(0);
+    expect(since.records.filter((x) => x.action === 'copy').map((x) => x.path)).toEqual([join(sub.path, 'later.dat')]);
+    expect(await refOf(supBare, 'refs/heads/main', sup.env)).toBe(await refOf(sup.path, 'HEAD', sup.env));
+
     // A clone whose subdataset is not installed.
     const clone = await AnnexRepo.clone(sandbox, sup, 'super-clone');
     const named = await annexd(clone, ['push', '--to', 'origin', 'child']);
@@ -257,6 +289,21 @@ describe('annexd push', () => {
     const usage = await annexd(ds, ['push', '--data', 'some']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--data must be one of auto, anything, nothing, auto-if-wanted/);
+  });
+
+  it('a plain git repository (no git-annex): only its branch is pushed', async () => {
+    const plain = new AnnexRepo(join(sandbox.dir, 'plain'), sandbox.env);
+    await mkdir(plain.path);
+    await plain.ok('git', 'init', '-q');
+    await plain.write('x.txt', 'x\n');
+    await plain.ok('git', 'add', 'x.txt');
+    await plain.ok('git', 'commit', '-q', '-m', 'x');
+    const bare = join(sandbox.dir, 'plain-bare.git');
+    await plain.ok('git', 'init', '-q', '--bare', bare);
+    expect((await annexd(plain, ['siblings', 'add', '-s', 'pub', '--url', bare])).code).toBe(0);
+    const { r, records } = await pushJson(plain, ['--to', 'pub']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(records.map((x) => `${x.action} ${x.status} ${x.refspec}`)).toEqual(['publish ok refs/heads/main:refs/heads/main']);
   });
 
   it('--dry-run shows the plan in order and changes nothing', async () => {
