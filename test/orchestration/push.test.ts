@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
 import { annexd, bareSibling, dataset, directoryRemote, pushJson, recordPushes, refOf, whereis } from '../support/push.js';
 import { push, type PushEvent } from '../../src/orchestration/push/index.js';
+import { BIN_DIR, requireTool } from '../support/tools.js';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -317,6 +318,21 @@ describe('annexd push', () => {
     expect(r.stdout).toMatch(/would push to origin \(after s\): copy 1 file \(2 B\), then git push main:main git-annex:git-annex/);
     expect(await countFiles(s)).toBe(0);
     expect(await refOf(origin, 'refs/heads/main', ds.env)).toBe('');
+  });
+
+  it('a progress line on a terminal only', async () => {
+    requireTool('script', 'apt-get install -y bsdutils');
+    const ds = await dataset(sandbox, 'tty', { 'p.dat': 'x'.repeat(2 * 1024 * 1024) });
+    await directoryRemote(ds, sandbox, 's');
+    const piped = await annexd(ds, ['push', '--to', 's']);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toMatch(/\r|push: s/);
+    await ds.ok('git', 'annex', 'drop', '--force', '--from', 's', 'p.dat');
+    // script(1) gives annexd a terminal for stdout and stderr.
+    const tty = await ds.run('script', ['-qefc', `${join(BIN_DIR, 'annexd')} push --to s`, '/dev/null']);
+    expect(tty.code, tty.stdout).toBe(0);
+    expect(tty.stdout).toMatch(/\r\x1b\[Kpush: s \[[#.]{12}\] \d+% \d\/1 files/);
+    expect(tty.stdout).toMatch(/copy\(ok\): p\.dat \(file\) \[to s\.\.\.\]/);
   });
 
   it('the API yields typed events and stops at an AbortSignal', async () => {
