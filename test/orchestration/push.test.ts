@@ -350,5 +350,22 @@ describe('annexd push', () => {
       for await (const e of push(ds.path, { to: 's', signal: abort.signal })) void e;
     }).rejects.toThrow('stopped by the caller');
     expect(existsSync(ds.path)).toBe(true);
+
+    // Aborted during the transfers: the git-annex processes are ended, the iterator rejects, no git push.
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) many[`m/${i}.dat`] = `m${i}\n`;
+    const big = await dataset(sandbox, 'api-abort', many);
+    const store = await directoryRemote(big, sandbox, 'store');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(big, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'store']);
+    const midway = new AbortController();
+    let copies = 0;
+    await expect(async () => {
+      for await (const e of push(big.path, { to: 'origin', signal: midway.signal })) {
+        if (e.kind === 'record' && e.record.action === 'copy' && ++copies === 5) midway.abort(new Error('interrupted midway'));
+      }
+    }).rejects.toThrow('interrupted midway');
+    expect(await countFiles(store)).toBeLessThan(200);
+    expect(await refOf(origin, 'refs/heads/main', big.env)).toBe('');
   });
 });
