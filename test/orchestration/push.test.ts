@@ -12,6 +12,8 @@ import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
 import { annexd, bareSibling, dataset, directoryRemote, pushJson, recordPushes, refOf, whereis } from '../support/push.js';
 import { push, type PushEvent } from '../../src/orchestration/push/index.js';
 import { BIN_DIR, requireTool } from '../support/tools.js';
+import { descendants, until } from '../support/kill.js';
+import { spawn } from 'node:child_process';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -333,6 +335,38 @@ describe('annexd push', () => {
     expect(tty.code, tty.stdout).toBe(0);
     expect(tty.stdout).toMatch(/\r\x1b\[Kpush: s \[[#.]{12}\] \d+% \d\/1 files/);
     expect(tty.stdout).toMatch(/copy\(ok\): p\.dat \(file\) \[to s\.\.\.\]/);
+  });
+
+  it('Ctrl-C during the transfers: exit 130, every git-annex process ended, no git push', async () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) many[`c/${i}.dat`] = `c${i}\n`;
+    const ds = await dataset(sandbox, 'ctrlc', many);
+    await directoryRemote(ds, sandbox, 'ctrlcstore');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(ds, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'ctrlcstore']);
+    await ds.ok('git', 'config', 'remote.origin.annex-ignore', 'true');
+    const child = spawn(join(BIN_DIR, 'annexd'), ['push', '--to', 'origin', '-J', '2'], { cwd: ds.path, env: ds.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await until('the first copies', () => (out.match(/copy\(ok\)/g) ?? []).length >= 3);
+    const annexes = descendants(child.pid as number, 'git-annex');
+    expect(annexes.length, 'git-annex processes under annexd').toBeGreaterThan(0);
+    // As a terminal sends it: to the whole process group.
+    process.kill(-(child.pid as number), 'SIGINT');
+    expect(await exited, out).toBe(130);
+    expect(out).toMatch(/annexd push: interrupted/);
+    const gone = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await until('every git-annex process annexd started to end', () => annexes.every(gone), 15_000);
+    expect(await refOf(origin, 'refs/heads/main', ds.env)).toBe('');
   });
 
   it('the API yields typed events and stops at an AbortSignal', async () => {
