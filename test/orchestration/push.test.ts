@@ -309,6 +309,21 @@ describe('annexd push', () => {
     expect(records.map((x) => `${x.action} ${x.status} ${x.refspec}`)).toEqual(['publish ok refs/heads/main:refs/heads/main']);
   });
 
+  it('without --to: the sibling the branch tracks, as git push would choose; --since=^ from its tracking branch', async () => {
+    const src = await dataset(sandbox, 'upstream-src', { 'u.dat': 'u\n' });
+    const bare = await bareSibling(sandbox, 'upstream');
+    await src.ok('git', 'push', '-q', bare, 'main');
+    const clone = await AnnexRepo.clone(sandbox, new AnnexRepo(bare, sandbox.env), 'upstream-clone');
+    await clone.write('v.dat', 'v\n');
+    await clone.commitAll('v');
+    const { r, records } = await pushJson(clone, ['--since', '^']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // The branch tracks origin/main, so the refspec is the branch alone and the content goes to origin.
+    expect(records.filter((x) => x.action === 'copy').map((x) => `${x.target} ${x.path.slice(clone.path.length + 1)}`)).toEqual(['origin v.dat']);
+    expect(records.find((x) => x.refspec === 'refs/heads/main:refs/heads/main')).toMatchObject({ status: 'ok', target: 'origin' });
+    expect(await refOf(bare, 'refs/heads/main', clone.env)).toBe(await refOf(clone.path, 'HEAD', clone.env));
+  });
+
   it('--dry-run shows the plan in order and changes nothing', async () => {
     const ds = await dataset(sandbox, 'dry', { 'd.dat': 'd\n' });
     const s = await directoryRemote(ds, sandbox, 's');
