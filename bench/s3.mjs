@@ -38,8 +38,6 @@ const sizes = lib.parseArgs(SCRIPT, {
 });
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
 
-// ----------------------------------------------------------------- server
-
 // ------------------------------------------------------------------- main
 
 /** The wide-area link of --wan. */

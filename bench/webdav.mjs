@@ -26,7 +26,7 @@ const REMOTES = ['annexd', 'builtin'];
 const sizes = lib.parseArgs(SCRIPT);
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
 
-// ----------------------------------------------------------------- server
+// ------------------------------------------------------ the null remote
 
 /**
  * An external special remote that answers every request at once and stores
