@@ -1,0 +1,154 @@
+/**
+ * A real OpenSSH server (Debian's openssh-server) on a loopback port for
+ * tests: its own host key, sshd_config and authorized_keys in a test
+ * directory, run in the foreground as the current user (root in CI, or an
+ * unprivileged user: then only that user can log in, which is all tests need).
+ * Nothing under ~/.ssh or /etc/ssh is read or written.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { exec } from '../../src/util/exec.js';
+import { onFreePort, pidExited } from './servers.js';
+import { requireTool } from './tools.js';
+
+const SSHD = '/usr/sbin/sshd';
+
+export interface KeyPair {
+  /** Path of the private key (the public one is PATH.pub). */
+  path: string;
+  /** The public key line, "ssh-ed25519 AAAA… comment". */
+  publicLine: string;
+}
+
+/** `ssh-keygen -t TYPE` without a passphrase at `path`. */
+export async function generateKey(path: string, type: 'ed25519' | 'ecdsa' | 'rsa' = 'ed25519', comment = 'annexd-test'): Promise<KeyPair> {
+  requireTool('ssh-keygen', 'apt-get install -y openssh-client');
+  const r = await exec('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', comment, '-f', path]);
+  if (r.code !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
+  return { path, publicLine: (await readFile(`${path}.pub`, 'utf8')).trim() };
+}
+
+export interface Sshd {
+  port: number;
+  /** The user tests log in as: whoever runs the tests. */
+  user: string;
+  /** The server's host key. */
+  hostKey: KeyPair;
+  /** A client key listed in authorized_keys. */
+  clientKey: KeyPair;
+  /** The line for a known_hosts file: "[127.0.0.1]:PORT ssh-ed25519 AAAA…". */
+  knownHostsLine: string;
+  /** HOME of the sessions (set by the server, so remote git and git-annex never read the real ~). */
+  remoteHome: string;
+  /** Options for OpenSSH's ssh (git, git-annex) that trust this server and use the client key, nothing from ~/.ssh. */
+  sshOptions(knownHostsFile: string): string[];
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function waitForBanner(port: number, child: ChildProcess, logFile: string): Promise<void> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      const log = existsSync(logFile) ? await readFile(logFile, 'utf8') : '';
+      throw new Error(`sshd exited with code ${child.exitCode}: ${log.trim()}`);
+    }
+    const banner = await new Promise<string>((resolve) => {
+      const sock = connect(port, '127.0.0.1');
+      let got = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => {
+        got += d;
+        if (got.includes('\n')) sock.destroy();
+      });
+      sock.on('error', () => resolve(''));
+      sock.on('close', () => resolve(got));
+    });
+    if (banner.startsWith('SSH-2.0-')) return;
+    if (Date.now() > until) throw new Error(`sshd on port ${port} did not answer with an SSH banner`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts sshd in `dir` (created) on a free loopback port. `hostKeyType`
+ * chooses the host key (one key, so the type a client sees is known).
+ */
+export async function startSshd(dir: string, options: { hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa'; hostKey?: KeyPair } = {}): Promise<Sshd> {
+  if (!existsSync(SSHD)) {
+    throw new Error(`this test needs ${SSHD}, which is not installed: run "apt-get install -y openssh-server" (scripts/setup.sh does it)`);
+  }
+  requireTool('ssh', 'apt-get install -y openssh-client');
+  await mkdir(dir, { recursive: true });
+  const remoteHome = join(dir, 'remote-home');
+  await mkdir(remoteHome, { recursive: true });
+  const hostKey = options.hostKey ?? (await generateKey(join(dir, 'host_key'), options.hostKeyType ?? 'ed25519', 'test-host'));
+  const clientKey = await generateKey(join(dir, 'id_client'));
+  const authorizedKeys = join(dir, 'authorized_keys');
+  await writeFile(authorizedKeys, `${clientKey.publicLine}\n`, { mode: 0o600 });
+  // As root, sshd wants its privilege separation directory.
+  if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  const user = userInfo().username;
+  const logFile = join(dir, 'sshd.log');
+
+  return onFreePort(async (port) => {
+    const config = join(dir, `sshd_config-${port}`);
+    await writeFile(
+      config,
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey.path}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${authorizedKeys}`,
+        // The test directory is under /tmp (world-writable parent): sshd's ownership checks would refuse it.
+        'StrictModes no',
+        'PubkeyAuthentication yes',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'PermitRootLogin prohibit-password',
+        `AllowUsers ${user}`,
+        // Sessions get a HOME of their own: remote git/git-annex never read the real user's config.
+        `SetEnv HOME=${remoteHome} GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=remote GIT_AUTHOR_EMAIL=remote@annexd.invalid GIT_COMMITTER_NAME=remote GIT_COMMITTER_EMAIL=remote@annexd.invalid`,
+        'LogLevel VERBOSE',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(SSHD, ['-D', '-f', config, '-E', logFile], { stdio: 'ignore' });
+    try {
+      await waitForBanner(port, child, logFile);
+    } catch (err) {
+      child.kill('SIGTERM');
+      throw err;
+    }
+    const knownHostsLine = `[127.0.0.1]:${port} ${hostKey.publicLine.split(' ').slice(0, 2).join(' ')}`;
+    return {
+      port,
+      user,
+      hostKey,
+      clientKey,
+      knownHostsLine,
+      remoteHome,
+      sshOptions: (knownHostsFile: string) => [
+        '-F', '/dev/null',
+        '-i', clientKey.path,
+        '-o', 'IdentitiesOnly=yes',
+        '-o', `UserKnownHostsFile=${knownHostsFile}`,
+        '-o', 'GlobalKnownHostsFile=/dev/null',
+        '-o', 'StrictHostKeyChecking=yes',
+        '-o', 'BatchMode=yes',
+      ],
+      log: () => readFile(logFile, 'utf8').catch(() => ''),
+      stop: async () => {
+        if (child.exitCode !== null || child.pid === undefined) return;
+        child.kill('SIGTERM');
+        await pidExited(child.pid);
+      },
+    };
+  });
+}
