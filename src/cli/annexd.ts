@@ -5,15 +5,17 @@
 import { readFileSync } from 'node:fs';
 import { redact } from '../util/redact.js';
 import { CredentialError } from '../credentials/model.js';
+import { OrchestrationError } from '../orchestration/errors.js';
 import { RemoteError } from '../protocol/errors.js';
 import { out, UsageError, wantsJson, type Command } from './command.js';
 import { addArchiveContentCommand } from './commands/add-archive-content.js';
+import { createSiblingCommand } from './commands/create-sibling.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { devServerCommand } from './commands/dev-server.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
 
-const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, devServerCommand, s3UploadsCommand];
+const COMMANDS: Command[] = [addArchiveContentCommand, createSiblingCommand, credentialsCommand, demoCommand, devServerCommand, s3UploadsCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -88,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Failures the user can act on: one line, no stack. Anything else is a bug and keeps its stack under ANNEXD_DEBUG. */
-const expected = (err: unknown): boolean => err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError;
+const expected = (err: unknown): boolean => err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError;
 
 const argv = process.argv.slice(2);
 try {

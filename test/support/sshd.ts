@@ -152,3 +152,33 @@ export async function startSshd(dir: string, options: { hostKeyType?: 'ed25519' 
     };
   });
 }
+
+export interface SshClient {
+  /** HOME/.ssh of the sandbox. */
+  sshDir: string;
+  knownHosts: string;
+  /** Environment for annexd, git and git-annex: GIT_SSH_COMMAND trusts the server with the client key; no agent. */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Sets the sandbox's HOME/.ssh up as a user who has logged in once: the
+ * server's key in known_hosts (unless `trust: false`) and the client key as
+ * ~/.ssh/id_ed25519. OpenSSH's ssh (which git and git-annex run) takes its
+ * home from the password database, not $HOME, so GIT_SSH_COMMAND names the
+ * same files explicitly.
+ */
+export async function sshClient(home: string, sshd: Sshd, options: { trust?: boolean } = {}): Promise<SshClient> {
+  const sshDir = join(home, '.ssh');
+  await mkdir(sshDir, { recursive: true, mode: 0o700 });
+  const knownHosts = join(sshDir, 'known_hosts');
+  await writeFile(knownHosts, options.trust === false ? '' : `${sshd.knownHostsLine}\n`);
+  await writeFile(join(sshDir, 'id_ed25519'), await readFile(sshd.clientKey.path), { mode: 0o600 });
+  const quote = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
+  return {
+    sshDir,
+    knownHosts,
+    // git-annex uses GIT_SSH_COMMAND only when told to (it adds a -n first).
+    env: { SSH_AUTH_SOCK: '', GIT_ANNEX_USE_GIT_SSH: '1', GIT_SSH_COMMAND: ['ssh', ...sshd.sshOptions(knownHosts)].map(quote).join(' ') },
+  };
+}

@@ -199,8 +199,8 @@ export class SshConnection {
     return new SshConnection(client, host);
   }
 
-  /** Runs `command` (a shell command line, already quoted) on the host. */
-  run(command: string): Promise<CommandResult> {
+  /** Runs `command` (a command line for the login shell, already quoted) on the host, with `input` on its stdin. */
+  run(command: string, input = ''): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
         if (err) return reject(new SshError(`${this.where} refused to run a command: ${err.message}`));
@@ -211,7 +211,7 @@ export class SshConnection {
         stream.on('data', (d: string) => (stdout += d));
         stream.stderr.on('data', (d: string) => (stderr += d));
         stream.on('close', (code: number | null, signal?: string) => resolve({ code: code ?? (signal ? 128 : 255), stdout, stderr }));
-        stream.end();
+        stream.end(input);
       });
     });
   }

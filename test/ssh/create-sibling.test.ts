@@ -1,0 +1,173 @@
+/**
+ * annexd create-sibling against a real OpenSSH server on a loopback port:
+ * the bare repository and git-annex on the host, the local sibling, then
+ * git's own push and git-annex's own copy to it over OpenSSH's ssh; the
+ * --existing modes; ~/.ssh/config; paths the shell must not split.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exec, type ExecResult } from '../../src/util/exec.js';
+import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
+import { sshClient, startSshd, type SshClient, type Sshd } from '../support/sshd.js';
+import { BIN_DIR } from '../support/tools.js';
+
+let sandbox: Sandbox;
+let sshd: Sshd;
+let client: SshClient;
+let repo: AnnexRepo;
+
+beforeAll(async () => {
+  sandbox = await createSandbox();
+  sshd = await startSshd(join(sandbox.dir, 'sshd'));
+  client = await sshClient(sandbox.env.HOME as string, sshd);
+  Object.assign(sandbox.env, client.env);
+  repo = await AnnexRepo.create(sandbox, 'ds');
+  await repo.write('big.dat', Buffer.alloc(300_000, 7));
+  await repo.write('notes.txt', 'hello\n');
+  await repo.commitAll();
+});
+afterAll(async () => {
+  await sshd?.stop();
+  await sandbox?.cleanup();
+});
+
+const annexd = (...args: string[]): Promise<ExecResult> => exec(join(BIN_DIR, 'annexd'), args, { cwd: repo.path, env: repo.env });
+const gitIn = async (dir: string, ...args: string[]): Promise<string> => {
+  const r = await exec('git', args, { cwd: dir, env: repo.env });
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} in ${dir}: ${r.stderr}`);
+  return r.stdout.trim();
+};
+const config = async (key: string): Promise<string | undefined> => {
+  const r = await repo.run('git', ['config', '--get', key]);
+  return r.code === 0 ? r.stdout.trim() : undefined;
+};
+const url = (path: string): string => `ssh://${sshd.user}@127.0.0.1:${sshd.port}${path}`;
+
+describe('create-sibling over SSH', () => {
+  it('creates a bare git-annex repository on the host and the sibling; git push and git annex copy then reach it', async () => {
+    const remote = join(sandbox.dir, 'srv', 'datasets', 'ds.git');
+    const r = await annexd('create-sibling', url(remote), '-s', 'pub', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout) as Record<string, string>;
+    expect(rec).toMatchObject({ action: 'create-sibling', status: 'ok', type: 'dataset', sibling_name: 'pub', operation: 'created', url: url(remote), path: repo.path });
+    // On the host: bare, initialised for git-annex, HEAD naming the local branch.
+    expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
+    const uuid = await gitIn(remote, 'config', 'annex.uuid');
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(rec.annex_uuid).toBe(uuid);
+    expect(await gitIn(remote, 'symbolic-ref', 'HEAD')).toBe('refs/heads/main');
+    // Here: the sibling DataLad would write.
+    expect(await config('remote.pub.url')).toBe(url(remote));
+    expect(await config('remote.pub.fetch')).toBe('+refs/heads/*:refs/remotes/pub/*');
+    expect(await config('remote.pub.annex-uuid')).toBe(uuid);
+    expect(await config('remote.pub.annex-ignore')).not.toBe('true');
+
+    // git's own ssh and git-annex's own ssh use it.
+    await repo.ok('git', 'push', '-q', 'pub', 'main');
+    await repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'pub', 'big.dat', 'notes.txt');
+    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
+    const key = await repo.key('big.dat');
+    const stored = await gitIn(remote, 'annex', 'contentlocation', key);
+    expect((await readFile(join(remote, stored))).equals(Buffer.alloc(300_000, 7))).toBe(true);
+    // And back: the content comes from the sibling after a drop.
+    await repo.ok('git', 'annex', 'drop', '--quiet', 'big.dat');
+    await repo.ok('git', 'annex', 'get', '--quiet', '--from', 'pub', 'big.dat');
+    expect((await readFile(join(repo.path, 'big.dat'))).equals(Buffer.alloc(300_000, 7))).toBe(true);
+  });
+
+  it('--existing error (default) refuses an existing sibling name and an existing path, changing nothing', async () => {
+    const remote = join(sandbox.dir, 'srv', 'exists.git');
+    expect((await annexd('create-sibling', url(remote), '-s', 'twice')).code).toBe(0);
+    const uuid = await gitIn(remote, 'config', 'annex.uuid');
+
+    // Same name again: DataLad's message, before the host is asked.
+    const again = await annexd('create-sibling', url(`${remote}-other`), '-s', 'twice');
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain("create-sibling(error): . (dataset) [sibling 'twice' already configured (specify alternative name, or force reconfiguration via --existing)]");
+    expect(await config('remote.twice.url')).toBe(url(remote));
+    expect(existsSync(`${remote}-other`)).toBe(false);
+
+    // Another name, same path: the path exists.
+    const path = await annexd('create-sibling', url(remote), '-s', 'other', '--json');
+    expect(path.code).toBe(1);
+    expect(JSON.parse(path.stdout)).toMatchObject({ status: 'error', operation: 'refused', sibling_name: 'other' });
+    expect(JSON.parse(path.stdout).message).toContain(`Target path ${remote} already exists.`);
+    expect(await config('remote.other.url')).toBeUndefined();
+    expect(await gitIn(remote, 'config', 'annex.uuid')).toBe(uuid);
+  });
+
+  it('--existing skip leaves an existing sibling and an existing path alone (notneeded, exit 0)', async () => {
+    const remote = join(sandbox.dir, 'srv', 'skip.git');
+    expect((await annexd('create-sibling', url(remote), '-s', 'skipme')).code).toBe(0);
+    const name = await annexd('create-sibling', url(`${remote}-new`), '-s', 'skipme', '--existing', 'skip', '--json');
+    expect(name.code).toBe(0);
+    expect(JSON.parse(name.stdout)).toMatchObject({ status: 'notneeded', operation: 'skipped' });
+    expect(existsSync(`${remote}-new`)).toBe(false);
+    expect(await config('remote.skipme.url')).toBe(url(remote));
+
+    const path = await annexd('create-sibling', url(remote), '-s', 'skip2', '--existing', 'skip');
+    expect(path.code).toBe(0);
+    expect(path.stdout).toMatch(/create-sibling\(notneeded\).*already exists\. Skipping/);
+    expect(await config('remote.skip2.url')).toBeUndefined();
+  });
+
+  it('--existing reconfigure makes an existing repository the sibling (git-annex initialised if it was not), and refuses a path that is no repository', async () => {
+    // A bare repository made by someone else, without git-annex.
+    const remote = join(sandbox.dir, 'srv', 'plain.git');
+    await mkdir(remote, { recursive: true });
+    await gitIn(remote, 'init', '--bare', '-q');
+    const r = await annexd('create-sibling', url(remote), '-s', 'reconf', '--existing', 'reconfigure', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout) as Record<string, string>;
+    expect(rec).toMatchObject({ status: 'ok', operation: 'reconfigured' });
+    const uuid = await gitIn(remote, 'config', 'annex.uuid');
+    expect(rec.annex_uuid).toBe(uuid);
+    expect(await config('remote.reconf.annex-uuid')).toBe(uuid);
+
+    // The sibling name exists now: reconfigure points it at another existing repository.
+    const moved = join(sandbox.dir, 'srv', 'moved.git');
+    expect((await annexd('create-sibling', url(moved), '-s', 'elsewhere')).code).toBe(0);
+    const again = await annexd('create-sibling', url(moved), '-s', 'reconf', '--existing', 'reconfigure');
+    expect(again.code, again.stderr).toBe(0);
+    expect(await config('remote.reconf.url')).toBe(url(moved));
+    await repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'reconf', 'notes.txt');
+
+    // A directory with files but no repository: never turned into one.
+    const junk = join(sandbox.dir, 'srv', 'junk');
+    await mkdir(junk, { recursive: true });
+    await writeFile(join(junk, 'keep.txt'), 'mine\n');
+    const refused = await annexd('create-sibling', url(junk), '-s', 'junk', '--existing', 'reconfigure');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/already exists\. It is a directory with other files, not a git repository: nothing was changed/);
+    expect(existsSync(join(junk, 'HEAD'))).toBe(false);
+    expect(await readFile(join(junk, 'keep.txt'), 'utf8')).toBe('mine\n');
+    expect(await config('remote.junk.url')).toBeUndefined();
+  });
+
+  it('reads ~/.ssh/config for host:path (HostName, Port, User) and puts ~/ paths in the home directory', async () => {
+    await writeFile(
+      join(client.sshDir, 'config'),
+      `Host sshtest\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n`,
+    );
+    // git's ssh reads the same config file (its -F points there: OpenSSH ignores $HOME).
+    const env = { GIT_SSH_COMMAND: `${repo.env.GIT_SSH_COMMAND as string} -F '${join(client.sshDir, 'config')}'`.replace("-F '/dev/null' ", '') };
+    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', 'sshtest:~/home-ds.git', '--json'], { cwd: repo.path, env: { ...repo.env, ...env } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ sibling_name: 'sshtest', url: 'sshtest:~/home-ds.git', host: `${sshd.user}@127.0.0.1 port ${sshd.port}` });
+    const remote = join(sshd.remoteHome, 'home-ds.git');
+    expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
+    await repo.okEnv(env, 'git', 'push', '-q', 'sshtest', 'main');
+    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
+  });
+
+  it('creates a path with spaces, quotes and shell characters exactly where named', async () => {
+    const remote = join(sandbox.dir, 'srv', `it's a "dir" $HOME; touch pwned`, 'ds.git');
+    const r = await annexd('create-sibling', url(remote), '-s', 'odd');
+    expect(r.code, r.stderr).toBe(0);
+    expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
+    expect(existsSync(join(sshd.remoteHome, 'pwned'))).toBe(false);
+    expect(existsSync(join(sandbox.dir, 'srv', 'pwned'))).toBe(false);
+  });
+});
