@@ -24,10 +24,10 @@ export interface KeyPair {
   publicLine: string;
 }
 
-/** `ssh-keygen -t TYPE` without a passphrase at `path`. */
-export async function generateKey(path: string, type: 'ed25519' | 'ecdsa' | 'rsa' = 'ed25519', comment = 'annexd-test'): Promise<KeyPair> {
+/** `ssh-keygen -t TYPE` at `path` (without a passphrase unless one is given). */
+export async function generateKey(path: string, type: 'ed25519' | 'ecdsa' | 'rsa' = 'ed25519', comment = 'annexd-test', passphrase = ''): Promise<KeyPair> {
   requireTool('ssh-keygen', 'apt-get install -y openssh-client');
-  const r = await exec('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', comment, '-f', path]);
+  const r = await exec('ssh-keygen', ['-q', '-t', type, '-N', passphrase, '-C', comment, '-f', path]);
   if (r.code !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
   return { path, publicLine: (await readFile(`${path}.pub`, 'utf8')).trim() };
 }
@@ -36,12 +36,16 @@ export interface Sshd {
   port: number;
   /** The user tests log in as: whoever runs the tests. */
   user: string;
-  /** The server's host key. */
+  /** The server's (first) host key. */
   hostKey: KeyPair;
+  /** Every host key it offers. */
+  hostKeys: KeyPair[];
   /** A client key listed in authorized_keys. */
   clientKey: KeyPair;
   /** The line for a known_hosts file: "[127.0.0.1]:PORT ssh-ed25519 AAAA…". */
   knownHostsLine: string;
+  /** The same line for another key (a changed or other-type host key). */
+  knownHostsLineFor(key: KeyPair): string;
   /** HOME of the sessions (set by the server, so remote git and git-annex never read the real ~). */
   remoteHome: string;
   /** Options for OpenSSH's ssh (git, git-annex) that trust this server and use the client key, nothing from ~/.ssh. */
@@ -74,11 +78,13 @@ async function waitForBanner(port: number, child: ChildProcess, logFile: string)
   }
 }
 
+type KeyType = 'ed25519' | 'ecdsa' | 'rsa';
+
 /**
- * Starts sshd in `dir` (created) on a free loopback port. `hostKeyType`
- * chooses the host key (one key, so the type a client sees is known).
+ * Starts sshd in `dir` (created) on a free loopback port with host keys of
+ * `hostKeyTypes` (default one ed25519 key, so the type a client sees is known).
  */
-export async function startSshd(dir: string, options: { hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa'; hostKey?: KeyPair } = {}): Promise<Sshd> {
+export async function startSshd(dir: string, options: { hostKeyTypes?: KeyType[] } = {}): Promise<Sshd> {
   if (!existsSync(SSHD)) {
     throw new Error(`this test needs ${SSHD}, which is not installed: run "apt-get install -y openssh-server" (scripts/setup.sh does it)`);
   }
@@ -86,7 +92,9 @@ export async function startSshd(dir: string, options: { hostKeyType?: 'ed25519' 
   await mkdir(dir, { recursive: true });
   const remoteHome = join(dir, 'remote-home');
   await mkdir(remoteHome, { recursive: true });
-  const hostKey = options.hostKey ?? (await generateKey(join(dir, 'host_key'), options.hostKeyType ?? 'ed25519', 'test-host'));
+  const hostKeys: KeyPair[] = [];
+  for (const type of options.hostKeyTypes ?? ['ed25519']) hostKeys.push(await generateKey(join(dir, `host_key_${type}`), type, 'test-host'));
+  const hostKey = hostKeys[0] as KeyPair;
   const clientKey = await generateKey(join(dir, 'id_client'));
   const authorizedKeys = join(dir, 'authorized_keys');
   await writeFile(authorizedKeys, `${clientKey.publicLine}\n`, { mode: 0o600 });
@@ -102,7 +110,7 @@ export async function startSshd(dir: string, options: { hostKeyType?: 'ed25519' 
       [
         `Port ${port}`,
         'ListenAddress 127.0.0.1',
-        `HostKey ${hostKey.path}`,
+        ...hostKeys.map((k) => `HostKey ${k.path}`),
         `PidFile ${join(dir, 'sshd.pid')}`,
         `AuthorizedKeysFile ${authorizedKeys}`,
         // The test directory is under /tmp (world-writable parent): sshd's ownership checks would refuse it.
@@ -126,13 +134,16 @@ export async function startSshd(dir: string, options: { hostKeyType?: 'ed25519' 
       child.kill('SIGTERM');
       throw err;
     }
-    const knownHostsLine = `[127.0.0.1]:${port} ${hostKey.publicLine.split(' ').slice(0, 2).join(' ')}`;
+    const knownHostsLineFor = (key: KeyPair): string => `[127.0.0.1]:${port} ${key.publicLine.split(' ').slice(0, 2).join(' ')}`;
+    const knownHostsLine = knownHostsLineFor(hostKey);
     return {
       port,
       user,
       hostKey,
+      hostKeys,
       clientKey,
       knownHostsLine,
+      knownHostsLineFor,
       remoteHome,
       sshOptions: (knownHostsFile: string) => [
         '-F', '/dev/null',

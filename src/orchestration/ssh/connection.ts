@@ -264,7 +264,7 @@ function hostKeyMessage(host: ResolvedHost, verdict: HostKeyVerdict, blob: Buffe
     `then add it with "ssh-keyscan ${portFlag}-t ${keyscanType(type)} ${host.host} >> ${userFile}" ` +
     `or by logging in once with "ssh ${portFlag}${host.user}@${host.host}"`;
   if (verdict.status === 'revoked') {
-    return `the host key of ${name} is revoked (${verdict.entry.file}:${verdict.entry.line} marks ${presented} @revoked): refused; nothing was done`;
+    return `the host key of ${name}, ${presented}, is revoked (@revoked in ${tilde(verdict.entry.file)}:${verdict.entry.line}): refused; nothing was done`;
   }
   if (verdict.status === 'changed') {
     const old = verdict.entries.map((e) => `${tilde(e.file)}:${e.line}`).join(', ');
