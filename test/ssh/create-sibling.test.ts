@@ -151,8 +151,8 @@ describe('create-sibling over SSH', () => {
       join(client.sshDir, 'config'),
       `Host sshtest\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n`,
     );
-    // git's ssh reads the same config file (its -F points there: OpenSSH ignores $HOME).
-    const env = { GIT_SSH_COMMAND: `${repo.env.GIT_SSH_COMMAND as string} -F '${join(client.sshDir, 'config')}'`.replace("-F '/dev/null' ", '') };
+    // git's ssh reads the same config file (the last -F wins over the wrapper's -F /dev/null; OpenSSH ignores $HOME).
+    const env = { GIT_SSH_COMMAND: `${repo.env.GIT_SSH_COMMAND as string} -F '${join(client.sshDir, 'config')}'` };
     const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', 'sshtest:~/home-ds.git', '--json'], { cwd: repo.path, env: { ...repo.env, ...env } });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ sibling_name: 'sshtest', url: 'sshtest:~/home-ds.git', host: `${sshd.user}@127.0.0.1 port ${sshd.port}` });

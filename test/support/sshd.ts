@@ -186,10 +186,16 @@ export async function sshClient(home: string, sshd: Sshd, options: { trust?: boo
   await writeFile(knownHosts, options.trust === false ? '' : `${sshd.knownHostsLine}\n`);
   await writeFile(join(sshDir, 'id_ed25519'), await readFile(sshd.clientKey.path), { mode: 0o600 });
   const quote = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
+  // One program for all three ssh users: git (GIT_SSH_COMMAND), git-annex (with
+  // GIT_ANNEX_USE_GIT_SSH, as it adds a -n first) and DataLad's own connections.
+  // Unquoted in GIT_SSH_COMMAND: git-annex hands that to rsync -e without a shell.
+  const wrapper = join(sshDir, 'ssh-test');
+  if (/\s/.test(wrapper)) throw new Error(`the test HOME ${home} must not contain spaces`);
+  await writeFile(wrapper, `#!/bin/sh\nexec ssh ${sshd.sshOptions(knownHosts).map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
   return {
     sshDir,
     knownHosts,
-    // git-annex uses GIT_SSH_COMMAND only when told to (it adds a -n first).
-    env: { SSH_AUTH_SOCK: '', GIT_ANNEX_USE_GIT_SSH: '1', GIT_SSH_COMMAND: ['ssh', ...sshd.sshOptions(knownHosts)].map(quote).join(' ') },
+    env: { SSH_AUTH_SOCK: '', GIT_ANNEX_USE_GIT_SSH: '1', GIT_SSH_COMMAND: wrapper, DATALAD_SSH_EXECUTABLE: wrapper },
   };
 }
+

@@ -1,0 +1,71 @@
+/**
+ * Interop with Debian's real DataLad: a sibling made by annexd create-sibling
+ * (with a publication dependency) is what `datalad push` expects, and
+ * `datalad siblings` reads it back with the dependency.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exec, type ExecResult } from '../../src/util/exec.js';
+import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
+import { sshClient, startSshd, type Sshd } from '../support/sshd.js';
+import { BIN_DIR, requireTool } from '../support/tools.js';
+
+let sandbox: Sandbox;
+let sshd: Sshd;
+let repo: AnnexRepo;
+
+beforeAll(async () => {
+  requireTool('datalad', 'apt-get install -y datalad');
+  sandbox = await createSandbox();
+  sshd = await startSshd(join(sandbox.dir, 'sshd'));
+  Object.assign(sandbox.env, (await sshClient(sandbox.env.HOME as string, sshd)).env);
+  repo = await AnnexRepo.create(sandbox, 'ds');
+  await repo.write('data/big.bin', Buffer.alloc(200_000, 3));
+  await repo.write('README', 'hi\n');
+  await repo.commitAll();
+});
+afterAll(async () => {
+  await sshd?.stop();
+  await sandbox?.cleanup();
+});
+
+const run = (cmd: string, args: string[]): Promise<ExecResult> => exec(cmd, args, { cwd: repo.path, env: repo.env });
+const url = (path: string): string => `ssh://${sshd.user}@127.0.0.1:${sshd.port}${path}`;
+
+describe('create-sibling and DataLad', () => {
+  it('datalad push publishes to siblings annexd created: the dependency first, then the git sibling with its content', async () => {
+    const storage = join(sandbox.dir, 'srv', 'storage.git');
+    const pub = join(sandbox.dir, 'srv', 'pub.git');
+    expect((await run(join(BIN_DIR, 'annexd'), ['create-sibling', url(storage), '-s', 'storage'])).code).toBe(0);
+    const made = await run(join(BIN_DIR, 'annexd'), ['create-sibling', url(pub), '-s', 'pub', '--publish-depends', 'storage']);
+    expect(made.code, made.stderr).toBe(0);
+
+    const siblings = await run('/usr/bin/datalad', ['-f', 'json', 'siblings']);
+    expect(siblings.code, siblings.stderr).toBe(0);
+    const records = siblings.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const pubRecord = records.find((r) => r.name === 'pub');
+    expect(pubRecord).toMatchObject({ url: url(pub), 'annex-uuid': (await exec('git', ['config', 'annex.uuid'], { cwd: pub })).stdout.trim() });
+    expect(String(pubRecord?.['datalad-publish-depends'])).toContain('storage');
+
+    const push = await run('/usr/bin/datalad', ['-f', 'json', 'push', '--to', 'pub']);
+    expect(push.code, push.stdout + push.stderr).toBe(0);
+    const results = push.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const copies = results.filter((r) => r.action === 'copy' && r.status === 'ok');
+    expect(copies.filter((r) => r.target === 'storage')).toHaveLength(2);
+    expect(copies.filter((r) => r.target === 'pub')).toHaveLength(2);
+    const published = results.filter((r) => r.action === 'publish' && r.status === 'ok').map((r) => r.target);
+    expect([...new Set(published)]).toEqual(['storage', 'pub']);
+    // The dependency's content went before the git sibling's refs.
+    expect(results.findIndex((r) => r.action === 'copy' && r.target === 'storage')).toBeLessThan(results.findIndex((r) => r.action === 'publish' && r.target === 'pub'));
+
+    // Content and history are on both hosts' repositories.
+    const key = await repo.key('data/big.bin');
+    for (const remote of [storage, pub]) {
+      const loc = await exec('git', ['annex', 'contentlocation', key], { cwd: remote, env: repo.env });
+      expect(loc.code, `${remote}: ${loc.stderr}`).toBe(0);
+      expect((await readFile(join(remote, loc.stdout.trim()))).length).toBe(200_000);
+      expect((await exec('git', ['rev-parse', 'main'], { cwd: remote })).stdout).toBe((await run('git', ['rev-parse', 'main'])).stdout);
+    }
+  });
+});
