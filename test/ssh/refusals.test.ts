@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
@@ -201,6 +201,49 @@ describe('reaching the host', () => {
       expect(r.code, args.join(' ')).toBe(code);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr).toMatch(message);
+    }
+  });
+});
+
+describe('what the host lacks', () => {
+  /** A second server whose sessions find only the programs linked into `bin`, and `git-annex` as `annexScript` if given. */
+  async function hostWith(name: string, annexScript?: string): Promise<Sshd> {
+    const bin = join(sandbox.dir, name, 'bin');
+    await mkdir(bin, { recursive: true });
+    for (const tool of ['sh', 'ls', 'mkdir', 'rm', 'find', 'dirname', 'git', 'git-annex-shell']) {
+      const found = (await exec('sh', ['-c', `command -v ${tool}`])).stdout.trim();
+      await symlink(found, join(bin, tool));
+    }
+    if (annexScript) await writeFile(join(bin, 'git-annex'), annexScript, { mode: 0o755 });
+    return startSshd(join(sandbox.dir, name), { sessionPath: bin });
+  }
+
+  it('names a host without git-annex, before creating anything', async () => {
+    const host = await hostWith('no-annex');
+    try {
+      const c = await sshClient(sandbox.env.HOME as string, host);
+      const path = join(sandbox.dir, 'srv', 'no-annex.git');
+      const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', `ssh://${host.user}@127.0.0.1:${host.port}${path}`, '-s', 'noannex'], { cwd: repo.path, env: { ...repo.env, ...c.env } });
+      await expectRefused(r, path, /git-annex is not installed on .* port \d+ \(git-annex-shell is not on the PATH of its ssh sessions\): it is required on the remote machine to create a sibling/, await remotes());
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('removes what it made when git annex init fails on the host', async () => {
+    const annex = `#!/bin/sh\nif [ "$1" = version ]; then exec /usr/bin/git-annex "$@"; fi\necho "git-annex: simulated failure: no space left on device" >&2\nexit 1\n`;
+    const host = await hostWith('annex-fails', annex);
+    try {
+      const c = await sshClient(sandbox.env.HOME as string, host);
+      await mkdir(join(sandbox.dir, 'srv'), { recursive: true });
+      const path = join(sandbox.dir, 'srv', 'deep', 'er', 'fails.git');
+      const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', `ssh://${host.user}@127.0.0.1:${host.port}${path}`, '-s', 'fails'], { cwd: repo.path, env: { ...repo.env, ...c.env } });
+      await expectRefused(r, path, /cannot create the repository .*fails\.git on .*: git-annex: simulated failure: no space left on device; nothing was left there/, await remotes());
+      // Nor the parents it had to make.
+      expect(existsSync(join(sandbox.dir, 'srv', 'deep'))).toBe(false);
+      expect(existsSync(join(sandbox.dir, 'srv'))).toBe(true);
+    } finally {
+      await host.stop();
     }
   });
 });

@@ -83,8 +83,9 @@ type KeyType = 'ed25519' | 'ecdsa' | 'rsa';
 /**
  * Starts sshd in `dir` (created) on a free loopback port with host keys of
  * `hostKeyTypes` (default one ed25519 key, so the type a client sees is known).
+ * `sessionPath` replaces the PATH of its sessions (a host that lacks a program).
  */
-export async function startSshd(dir: string, options: { hostKeyTypes?: KeyType[] } = {}): Promise<Sshd> {
+export async function startSshd(dir: string, options: { hostKeyTypes?: KeyType[]; sessionPath?: string } = {}): Promise<Sshd> {
   if (!existsSync(SSHD)) {
     throw new Error(`this test needs ${SSHD}, which is not installed: run "apt-get install -y openssh-server" (scripts/setup.sh does it)`);
   }
@@ -122,7 +123,7 @@ export async function startSshd(dir: string, options: { hostKeyTypes?: KeyType[]
         'PermitRootLogin prohibit-password',
         `AllowUsers ${user}`,
         // Sessions get a HOME of their own: remote git/git-annex never read the real user's config.
-        `SetEnv HOME=${remoteHome} GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=remote GIT_AUTHOR_EMAIL=remote@annexd.invalid GIT_COMMITTER_NAME=remote GIT_COMMITTER_EMAIL=remote@annexd.invalid`,
+        `SetEnv HOME=${remoteHome}${options.sessionPath ? ` PATH=${options.sessionPath}` : ''} GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=remote GIT_AUTHOR_EMAIL=remote@annexd.invalid GIT_COMMITTER_NAME=remote GIT_COMMITTER_EMAIL=remote@annexd.invalid`,
         'LogLevel VERBOSE',
         '',
       ].join('\n'),

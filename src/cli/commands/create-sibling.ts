@@ -69,8 +69,12 @@ export const createSiblingCommand: Command = {
     const existing = values.existing as Existing;
     if (!EXISTING.includes(existing)) throw new UsageError(`--existing must be one of ${EXISTING.join(', ')}, not "${values.existing}"`);
     const dataset = resolve(values.dataset ?? process.cwd());
+    // A status line on a terminal only: scripts and --json get the result alone.
+    const live = process.stderr.isTTY && !values.json;
+    const status = (text: string): void => void (live && process.stderr.write(`\r\x1b[K${text}`));
     const result: CreateSiblingRecord = await createSshSibling({
       dataset,
+      onStep: (step) => status(`create-sibling: ${step} …`),
       target: positionals[0] as string,
       ...(values.name !== undefined ? { name: values.name } : {}),
       existing,
@@ -78,7 +82,7 @@ export const createSiblingCommand: Command = {
       ...(values.description !== undefined ? { description: values.description } : {}),
       ...(values['publish-depends'] ? { publishDepends: values['publish-depends'] } : {}),
       ...(values['annex-wanted'] !== undefined ? { annexWanted: values['annex-wanted'] } : {}),
-    });
+    }).finally(() => status(''));
     if (values.json) out(JSON.stringify(result));
     else out(`create-sibling(${result.status}): ${result.path === process.cwd() ? '.' : result.path} (dataset) [${result.message}]`);
     return result.status === 'ok' || result.status === 'notneeded' ? 0 : 1;

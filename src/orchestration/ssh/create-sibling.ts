@@ -37,6 +37,8 @@ export interface CreateSiblingOptions extends ConnectOptions {
   publishDepends?: string[];
   annexWanted?: string;
   signal?: AbortSignal;
+  /** Told each step as it starts ("connecting to …"), for a status line on a terminal. */
+  onStep?: (step: string) => void;
 }
 
 /** The result record, with DataLad's field names where it has them. */
@@ -87,10 +89,16 @@ function parseProbe(r: CommandResult): Probe {
   return { git: v.get('git') === 'yes', annexVersion: v.get('annex') || undefined, state, uuid: v.get('uuid') || undefined };
 }
 
-/** `git init --bare` + `git annex init` + HEAD; on failure, what was made is removed again. */
+/**
+ * `git init --bare` + `git annex init` + HEAD; on failure, what was made is
+ * removed again: the new directory and any parents mkdir -p made for it, or
+ * only the contents of a directory that was there empty.
+ */
 const createScript = (p: string, branch: string | undefined, description: string | undefined, fresh: boolean): string => `set -e
 p=${p}
-cleanup() { ${fresh ? 'rm -rf -- "$p"' : 'find "$p" -mindepth 1 -delete'}; }
+top=$p
+while [ ! -e "$(dirname -- "$top")" ]; do top=$(dirname -- "$top"); done
+cleanup() { ${fresh ? 'rm -rf -- "$top"' : 'find "$p" -mindepth 1 -delete'}; }
 trap 'cleanup' EXIT
 mkdir -p -- "$p"
 git init --bare --quiet -- "$p"
@@ -151,10 +159,13 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
     return record(existing === 'error' ? 'error' : 'notneeded', existing === 'error' ? 'refused' : 'skipped', message);
   }
 
+  const step = options.onStep ?? ((): void => undefined);
+  step(`connecting to ${target.host}`);
   const connection = await SshConnection.open(target, options);
   try {
     const where = connection.where;
     const p = shPath(target.path);
+    step(`looking at ${target.path} on ${where}`);
     const probe = parseProbe(await connection.run('sh -s', probeScript(p)));
     if (!probe.git) throw new SshError(`git is not installed on ${where} (not on the PATH of its ssh sessions): it is required on the remote machine to create a sibling`);
     if (!probe.annexVersion) {
@@ -163,6 +174,7 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
     let uuid: string | undefined;
     let operation: CreateSiblingRecord['operation'];
     if (probe.state === 'absent' || probe.state === 'empty') {
+      step(`creating ${target.path} on ${where}`);
       const r = await connection.run('sh -s', createScript(p, await currentBranch(ds), options.description, probe.state === 'absent'));
       if (r.code !== 0) throw new SshError(`cannot create the repository ${target.path} on ${where}: ${firstLine(r)}; nothing was left there`);
       uuid = uuidOf(r);
@@ -187,6 +199,7 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
       operation = 'reconfigured';
     }
 
+    step(`configuring the sibling ${name}`);
     const settings: SiblingSettings = { signal: options.signal };
     if (options.publishDepends) settings.publishDepends = options.publishDepends;
     if (options.annexWanted !== undefined) settings.annexWanted = options.annexWanted;
