@@ -77,6 +77,31 @@ describe('create-sibling over SSH', () => {
     expect((await readFile(join(repo.path, 'big.dat'))).equals(Buffer.alloc(300_000, 7))).toBe(true);
   });
 
+  it('annexd push publishes to siblings it made: the SSH storage dependency first, then the git sibling, content before refs', async () => {
+    const storage = join(sandbox.dir, 'srv', 'push-storage.git');
+    const pub = join(sandbox.dir, 'srv', 'push-pub.git');
+    expect((await annexd('create-sibling', url(storage), '-s', 'p-storage')).code).toBe(0);
+    const made = await annexd('create-sibling', url(pub), '-s', 'p-pub', '--publish-depends', 'p-storage');
+    expect(made.code, made.stderr).toBe(0);
+    expect(await config('remote.p-pub.datalad-publish-depends')).toBe('p-storage');
+
+    const push = await annexd('push', '--to', 'p-pub', '--json');
+    expect(push.code, push.stdout + push.stderr).toBe(0);
+    const records = push.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const key = await repo.key('big.dat');
+    for (const [name, remote] of [['p-storage', storage], ['p-pub', pub]] as const) {
+      expect(records.some((r) => r.action === 'copy' && r.status === 'ok' && r.target === name), name).toBe(true);
+      expect(records.some((r) => r.action === 'publish' && r.status === 'ok' && r.target === name), name).toBe(true);
+      expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
+      expect((await readFile(join(remote, await gitIn(remote, 'annex', 'contentlocation', key)))).length).toBe(300_000);
+    }
+    const at = (pred: (r: Record<string, unknown>) => boolean): number => records.findIndex(pred);
+    expect(at((r) => r.action === 'copy' && r.target === 'p-storage')).toBeLessThan(at((r) => r.action === 'publish' && r.target === 'p-pub'));
+    // Nothing left to do the second time.
+    const again = await annexd('push', '--to', 'p-pub');
+    expect(again.code, again.stderr).toBe(0);
+  });
+
   it('--existing error (default) refuses an existing sibling name and an existing path, changing nothing', async () => {
     const remote = join(sandbox.dir, 'srv', 'exists.git');
     expect((await annexd('create-sibling', url(remote), '-s', 'twice')).code).toBe(0);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { createSshSibling, EXISTING, type CreateSiblingRecord, type Existing } from '../../orchestration/ssh/create-sibling.js';
 import { out, parseCommandLine, UsageError, type Command } from '../command.js';
+import { renderResult } from '../render/results.js';
 
 const HELP = `Usage: annexd create-sibling [user@]host:path [-s NAME] [--existing skip|error|reconfigure]
                              [-i KEYFILE]... [--description TEXT]
@@ -45,7 +46,7 @@ Options:
   --json                   print the result record as one JSON object
 
 Result: one line "create-sibling(STATUS): DATASET (dataset) [MESSAGE]", or with
---json the record {action: "create-sibling", status, path, type, sibling_name,
+--json the record {action: "create-sibling", status, path, refds, type, sibling_name,
 url, operation, host, target_path, annex_uuid, message}.
 Exit codes: 0 ok or notneeded (skipped), 1 failed or refused, 2 usage error.
 `;
@@ -84,7 +85,8 @@ export const createSiblingCommand: Command = {
       ...(values['annex-wanted'] !== undefined ? { annexWanted: values['annex-wanted'] } : {}),
     }).finally(() => status(''));
     if (values.json) out(JSON.stringify(result));
-    else out(`create-sibling(${result.status}): ${result.path === process.cwd() ? '.' : result.path} (dataset) [${result.message}]`);
+    // DataLad's rendering; it hides notneeded results, but a skip asked for is worth its line.
+    else out(renderResult(result) ?? `create-sibling(notneeded): . (dataset) [${result.message}]`);
     return result.status === 'ok' || result.status === 'notneeded' ? 0 : 1;
   },
 };

@@ -46,6 +46,8 @@ export interface CreateSiblingRecord {
   action: 'create-sibling';
   status: 'ok' | 'notneeded' | 'error';
   path: string;
+  /** The dataset the command ran on (DataLad's refds; here always `path`). */
+  refds: string;
   type: 'dataset';
   sibling_name: string;
   url: string;
@@ -138,6 +140,7 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
     action: 'create-sibling',
     status,
     path: ds,
+    refds: ds,
     type: 'dataset',
     sibling_name: name,
     url: target.url,
