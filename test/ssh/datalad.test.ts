@@ -68,4 +68,27 @@ describe('create-sibling and DataLad', () => {
       expect((await exec('git', ['rev-parse', 'main'], { cwd: remote })).stdout).toBe((await run('git', ['rev-parse', 'main'])).stdout);
     }
   });
+
+  it('takes over a sibling made by datalad create-sibling (a non-bare repository) with --existing reconfigure, writing the keys DataLad wrote', async () => {
+    const target = join(sandbox.dir, 'srv', 'by-datalad');
+    const made = await run('/usr/bin/datalad', ['create-sibling', '-s', 'dl', url(target)]);
+    expect(made.code, made.stdout + made.stderr).toBe(0);
+    const keys = async (name: string): Promise<string[]> =>
+      (await run('git', ['config', '--get-regexp', `^remote\\.${name}\\.`])).stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]?.replace(`remote.${name}.`, '') as string)
+        .sort();
+    const datalads = await keys('dl');
+
+    // Under another name, annexd reconfigure adopts the same repository and writes the same keys.
+    const r = await run(join(BIN_DIR, 'annexd'), ['create-sibling', url(target), '-s', 'ad', '--existing', 'reconfigure', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'ok', operation: 'reconfigured' });
+    expect(await keys('ad')).toEqual(datalads);
+    for (const k of ['url', 'fetch', 'annex-uuid']) expect(datalads).toContain(k);
+    const uuid = (await exec('git', ['-C', target, 'config', 'annex.uuid'])).stdout.trim();
+    expect((await run('git', ['config', 'remote.ad.annex-uuid'])).stdout.trim()).toBe(uuid);
+    expect((await run('git', ['config', 'remote.dl.annex-uuid'])).stdout.trim()).toBe(uuid);
+  });
 });
