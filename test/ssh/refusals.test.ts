@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
@@ -185,6 +186,29 @@ describe('reaching the host', () => {
     expect(JSON.parse(refused.stdout)).toMatchObject({ exitCode: 1 });
     const unresolved = await annexd(['create-sibling', `nohost.invalid:${path}`]);
     await expectRefused(unresolved, path, /cannot reach nohost\.invalid port 22: the host name (does not resolve|could not be resolved)/, before);
+  });
+
+  it('names a server that does not answer SSH within ConnectTimeout, and one that speaks something else', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((sock) => void sockets.push(sock));
+    const http = createServer((sock) => sock.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
+    const listen = (srv: import('node:net').Server): Promise<number> =>
+      new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve((srv.address() as { port: number }).port)));
+    const [silentPort, httpPort] = [await listen(silent), await listen(http)];
+    try {
+      await writeFile(join(client.sshDir, 'config'), 'Host *\n  ConnectTimeout 1\n');
+      const before = await remotes();
+      const path = join(sandbox.dir, 'srv', 'silent.git');
+      const r = await annexd(['create-sibling', `ssh://127.0.0.1:${silentPort}${path}`]);
+      await expectRefused(r, path, /no SSH answer from .*127\.0\.0\.1 port \d+ within 1 s \(timed out during the handshake\)/, before);
+      const h = await annexd(['create-sibling', `ssh://127.0.0.1:${httpPort}${path}`]);
+      await expectRefused(h, path, /127\.0\.0\.1 port \d+ .*(not|does not speak) SSH/, before);
+    } finally {
+      await rm(join(client.sshDir, 'config'), { force: true });
+      for (const s of sockets) s.destroy();
+      silent.close();
+      http.close();
+    }
   });
 
   it('refuses what is not an SSH target, before connecting', async () => {

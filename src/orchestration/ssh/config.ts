@@ -19,6 +19,8 @@ export interface HostConfig {
   identityFiles: string[];
   identitiesOnly?: boolean;
   userKnownHostsFiles?: string[];
+  /** ConnectTimeout, in seconds. */
+  connectTimeout?: number;
 }
 
 /** Splits "Key value", "Key=value", with "quoted words". */
@@ -62,6 +64,7 @@ export function resolveHostConfig(text: string, alias: string): HostConfig {
     else if (key === 'identityfile') cfg.identityFiles.push(value);
     else if (key === 'identitiesonly') cfg.identitiesOnly ??= value.toLowerCase() === 'yes';
     else if (key === 'userknownhostsfile') cfg.userKnownHostsFiles ??= args;
+    else if (key === 'connecttimeout' && cfg.connectTimeout === undefined && /^\d+$/.test(value)) cfg.connectTimeout = Number(value);
   }
   return cfg;
 }

@@ -45,7 +45,7 @@ export interface ConnectOptions {
   identityFiles?: string[];
   /** Where SSH_AUTH_SOCK is read from; default process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Time for the connection and handshake, default 20 s. */
+  /** Time for the connection and handshake; default ConnectTimeout from ~/.ssh/config, else 20 s. */
   timeoutMs?: number;
 }
 
@@ -57,6 +57,7 @@ export interface ResolvedHost {
   identityFiles: string[];
   identitiesOnly: boolean;
   knownHostsFiles: string[];
+  timeoutMs: number;
 }
 
 export async function resolveHost(target: SshTarget, options: ConnectOptions = {}): Promise<ResolvedHost> {
@@ -76,6 +77,7 @@ export async function resolveHost(target: SshTarget, options: ConnectOptions = {
     identityFiles: named.length ? named : DEFAULT_IDENTITIES.map((f) => join(home, '.ssh', f)),
     identitiesOnly: Boolean(options.identityFiles?.length) || cfg.identitiesOnly === true,
     knownHostsFiles,
+    timeoutMs: options.timeoutMs ?? (cfg.connectTimeout ? cfg.connectTimeout * 1000 : 20_000),
   };
 }
 
@@ -169,7 +171,7 @@ export class SshConnection {
       host: host.host,
       port: host.port,
       username: host.user,
-      readyTimeout: options.timeoutMs ?? 20_000,
+      readyTimeout: host.timeoutMs,
       algorithms: { serverHostKey },
       authHandler: auth,
       hostVerifier: (key: Buffer): boolean => {
@@ -189,7 +191,8 @@ export class SshConnection {
         client.end();
         reject(explain(err, host, { verdict, presented, keys, unusable, agentSocket, agentErrors }));
       });
-      client.on('close', () => reject(new SshError(`${describe(host)} closed the connection during login`)));
+      // After an error this is a no-op (the promise is settled); alone, the server hung up before login.
+      client.on('close', () => reject(new SshError(`${describe(host)} closed the connection before the login completed`)));
       try {
         client.connect(config);
       } catch (err) {
@@ -246,10 +249,14 @@ function explain(err: Error & { level?: string }, host: ResolvedHost, f: Failure
         `Is the public key in ~/.ssh/authorized_keys of ${host.user} on ${host.host}? Another key can be named with -i FILE`,
     );
   }
-  if (err.level === 'client-timeout') return new SshError(`no SSH answer from ${where} in time (timed out during the handshake): is it an SSH server, and reachable?`);
+  if (err.level === 'client-timeout') {
+    return new SshError(`no SSH answer from ${where} within ${host.timeoutMs / 1000} s (timed out during the handshake): is it an SSH server, and reachable? (ConnectTimeout in ~/.ssh/config sets the wait)`);
+  }
   const network = networkProblem(err, `${host.host} port ${host.port}`);
   if (network) return new SshError(`${network.replace('is the server running', 'is sshd running')}`);
-  if (err.level === 'protocol' || err.level === 'handshake') return new SshError(`${where} does not speak SSH as expected: ${err.message}`);
+  if (err.level === 'protocol' || err.level === 'handshake') {
+    return new SshError(`${where} does not speak SSH as expected (${err.message}): is ${host.port} the port of its sshd?`);
+  }
   return new SshError(`cannot connect to ${where}: ${err.message}`);
 }
 
