@@ -51,7 +51,7 @@ describe('create-sibling over SSH', () => {
     const r = await annexd('create-sibling', url(remote), '-s', 'pub', '--json');
     expect(r.code, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as Record<string, string>;
-    expect(rec).toMatchObject({ action: 'create-sibling', status: 'ok', type: 'dataset', sibling_name: 'pub', operation: 'created', url: url(remote), path: repo.path });
+    expect(rec).toMatchObject({ action: 'create-sibling', status: 'ok', type: 'dataset', sibling_name: 'pub', operation: 'created', url: url(remote), path: repo.path, git_reachable: true });
     // On the host: bare, initialised for git-annex, HEAD naming the local branch.
     expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
     const uuid = await gitIn(remote, 'config', 'annex.uuid');
@@ -185,6 +185,21 @@ describe('create-sibling over SSH', () => {
     expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
     await repo.okEnv(env, 'git', 'push', '-q', 'sshtest', 'main');
     expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
+  });
+
+  it('says when git\'s own ssh cannot reach the new sibling yet, and the sibling works once it can', async () => {
+    const remote = join(sandbox.dir, 'srv', 'ssh-differs.git');
+    // OpenSSH as git runs it here knows no host key: it fails where annexd's connection worked.
+    const blind = { GIT_SSH_COMMAND: 'ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile=/dev/null -o GlobalKnownHostsFile=/dev/null' };
+    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', url(remote), '-s', 'blind', '--json'], { cwd: repo.path, env: { ...repo.env, ...blind } });
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout) as Record<string, string>;
+    expect(rec.message).toContain(`; but git's ssh cannot reach it yet (Host key verification failed.): make "ssh -p ${sshd.port} ${sshd.user}@127.0.0.1 true" work`);
+    expect(rec.git_reachable).toBe(false);
+    expect(await config('remote.blind.annex-ignore')).not.toBe('true');
+    expect(await config('remote.blind.annex-uuid')).toBe(await gitIn(remote, 'config', 'annex.uuid'));
+    // With a working ssh, the sibling takes content without any further setup.
+    await repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'blind', 'notes.txt');
   });
 
   it('creates a path with spaces, quotes and shell characters exactly where named', async () => {

@@ -47,7 +47,10 @@ Options:
 
 Result: one line "create-sibling(STATUS): DATASET (dataset) [MESSAGE]", or with
 --json the record {action: "create-sibling", status, path, refds, type, sibling_name,
-url, operation, host, target_path, annex_uuid, message}.
+url, operation, host, target_path, annex_uuid, git_reachable, message}.
+git and git-annex reach the sibling with your own ssh afterwards: one
+"git ls-remote" checks that they can (git_reachable), and the message says
+what to fix when not. A key given with -i is this command's only.
 Exit codes: 0 ok or notneeded (skipped), 1 failed or refused, 2 usage error.
 `;
 

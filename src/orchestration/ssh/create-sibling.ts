@@ -59,6 +59,8 @@ export interface CreateSiblingRecord {
   target_path: string;
   /** git-annex UUID of the repository on the host. */
   annex_uuid?: string;
+  /** Whether git's own ssh reached the sibling afterwards (git ls-remote). */
+  git_reachable?: boolean;
   message: string;
 }
 
@@ -209,8 +211,14 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
     if (known.includes(name)) await configureSibling(ds, { ...settings, name, url: target.url });
     else await addSibling(ds, { ...settings, name, url: target.url });
     await recordUuid(ds, name, uuid, config.bool(`remote.${name}.annex-ignore`));
+    const problem = await gitReachProblem(ds, name);
     const done = operation === 'created' ? `created ${target.path} on ${where} (bare, git-annex ${uuid ?? 'uuid unknown'})` : `reconfigured sibling for the existing repository ${target.path} on ${where}`;
-    return record('ok', operation, done, { host: where, ...(uuid ? { annex_uuid: uuid } : {}) });
+    // git and git-annex use OpenSSH's ssh from here on: say so when it cannot log in where we could.
+    const port = connection.host.port === 22 ? '' : `-p ${connection.host.port} `;
+    const warning = problem
+      ? `; but git's ssh cannot reach it yet (${problem}): make "ssh ${port}${connection.host.user}@${connection.host.host} true" work (known_hosts, IdentityFile or ssh-agent) before git push or git annex copy`
+      : '';
+    return record('ok', operation, `${done}${warning}`, { host: where, ...(uuid ? { annex_uuid: uuid } : {}), git_reachable: !problem });
   } finally {
     connection.close();
   }
@@ -225,7 +233,20 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
 async function recordUuid(ds: string, name: string, uuid: string | undefined, ignoredBefore: boolean): Promise<void> {
   if (!uuid) return;
   const config = await GitConfig.read(ds);
-  if (config.get(`remote.${name}.annex-uuid`) === uuid) return;
-  await gitOk(ds, ['config', '--local', `remote.${name}.annex-uuid`, uuid]);
+  if (config.get(`remote.${name}.annex-uuid`) !== uuid) await gitOk(ds, ['config', '--local', `remote.${name}.annex-uuid`, uuid]);
   if (config.bool(`remote.${name}.annex-ignore`) && !ignoredBefore) await git(ds, ['config', '--local', '--unset-all', `remote.${name}.annex-ignore`]);
+}
+
+/**
+ * Whether git (and so git-annex) can reach the sibling with the user's own
+ * ssh, as the next git push will: one `git ls-remote`, never interactive
+ * (BatchMode, unless the user chose an ssh command of their own). The
+ * reason when not, e.g. "Host key verification failed.".
+ */
+async function gitReachProblem(ds: string, name: string): Promise<string | undefined> {
+  const own = process.env.GIT_SSH_COMMAND || process.env.GIT_SSH || (await git(ds, ['config', 'core.sshCommand'])).stdout.trim();
+  const r = await git(ds, [...(own ? [] : ['-c', 'core.sshCommand=ssh -o BatchMode=yes']), 'ls-remote', '--heads', '--', name]);
+  if (r.code === 0) return undefined;
+  const lines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.find((l) => !/^fatal: Could not read from remote|^Please make sure you have|^and the repository exists/.test(l)) ?? `git ls-remote exited with code ${r.code}`;
 }
