@@ -171,6 +171,30 @@ describe('create-sibling over SSH', () => {
     expect(await config('remote.junk.url')).toBeUndefined();
   });
 
+  it('--existing reconfigure initialises git-annex at the top of a work tree repository', async () => {
+    const remote = join(sandbox.dir, 'srv', 'worktree');
+    await mkdir(remote, { recursive: true });
+    await gitIn(remote, 'init', '-q');
+    const r = await annexd('create-sibling', url(remote), '-s', 'wt', '--existing', 'reconfigure');
+    expect(r.code, r.stderr).toBe(0);
+    expect(await gitIn(remote, 'config', 'annex.uuid')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(existsSync(join(remote, '.git', 'annex'))).toBe(true);
+    expect(existsSync(join(remote, '.git', '.git'))).toBe(false);
+    expect(await config('remote.wt.annex-uuid')).toBe(await gitIn(remote, 'config', 'annex.uuid'));
+  });
+
+  it('says how to finish when the repository was made but configuring the sibling fails', async () => {
+    const remote = join(sandbox.dir, 'srv', 'half.git');
+    const r = await annexd('create-sibling', url(remote), '-s', 'half', '--annex-wanted', 'frobnicate');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(new RegExp(`${remote.replace(/[.]/g, '\\.')} was created on .*, but configuring the sibling half failed: .*; after fixing that, run again with --existing reconfigure`));
+    expect(await config('remote.half.url')).toBeUndefined();
+    const again = await annexd('create-sibling', url(remote), '-s', 'half', '--existing', 'reconfigure', '--annex-wanted', 'include=*.dat');
+    expect(again.code, again.stderr).toBe(0);
+    expect((await repo.ok('git', 'annex', 'wanted', 'half')).stdout.trim()).toBe('include=*.dat');
+  });
+
   it('reads ~/.ssh/config for host:path (HostName, Port, User) and puts ~/ paths in the home directory', async () => {
     await writeFile(
       join(client.sshDir, 'config'),

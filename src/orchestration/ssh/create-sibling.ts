@@ -113,9 +113,10 @@ echo "uuid=$(git config annex.uuid)"
 trap - EXIT
 `;
 
-const annexInitScript = (p: string, bare: boolean): string => `set -e
+/** git annex init in an existing repository (bare, or a work tree: run at its top). */
+const annexInitScript = (p: string): string => `set -e
 cd -- ${p}
-${bare ? '' : 'cd .git 2>/dev/null || true\n'}git annex init --quiet >&2
+git annex init --quiet >&2
 echo "uuid=$(git config annex.uuid)"
 `;
 
@@ -197,7 +198,7 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
       uuid = probe.uuid;
       if (!uuid) {
         // A git repository that git-annex never set up cannot hold content: initialise it, change nothing else.
-        const r = await connection.run('sh -s', annexInitScript(p, probe.state === 'bare'));
+        const r = await connection.run('sh -s', annexInitScript(p));
         if (r.code !== 0) throw new SshError(`cannot initialise git-annex in ${target.path} on ${where}: ${firstLine(r)}`);
         uuid = uuidOf(r);
       }
@@ -208,8 +209,14 @@ export async function createSshSibling(options: CreateSiblingOptions): Promise<C
     const settings: SiblingSettings = { signal: options.signal };
     if (options.publishDepends) settings.publishDepends = options.publishDepends;
     if (options.annexWanted !== undefined) settings.annexWanted = options.annexWanted;
-    if (known.includes(name)) await configureSibling(ds, { ...settings, name, url: target.url });
-    else await addSibling(ds, { ...settings, name, url: target.url });
+    try {
+      if (known.includes(name)) await configureSibling(ds, { ...settings, name, url: target.url });
+      else await addSibling(ds, { ...settings, name, url: target.url });
+    } catch (err) {
+      // The repository on the host stays (it may already be someone's): say how to finish.
+      const made = operation === 'created' ? `${target.path} was created on ${where}, but ` : '';
+      throw new OrchestrationError(`${made}configuring the sibling ${name} failed: ${(err as Error).message}${operation === 'created' ? '; after fixing that, run again with --existing reconfigure' : ''}`);
+    }
     await recordUuid(ds, name, uuid, config.bool(`remote.${name}.annex-ignore`));
     const problem = await gitReachProblem(ds, name);
     const done = operation === 'created' ? `created ${target.path} on ${where} (bare, git-annex ${uuid ?? 'uuid unknown'})` : `reconfigured sibling for the existing repository ${target.path} on ${where}`;
