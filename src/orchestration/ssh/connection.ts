@@ -9,8 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
-import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import { networkProblem } from '../../remotes/core/net-errors.js';
 import { expandPath, hostConfig } from './config.js';
 import { SshError } from './errors.js';
@@ -28,7 +27,8 @@ import {
 } from './known-hosts.js';
 import type { SshTarget } from './target.js';
 
-const { Client, utils } = ssh2;
+/** ssh2 is loaded when a connection is made, not by every annexd command that imports this (~35 ms). */
+const loadSsh2 = async (): Promise<typeof import('ssh2')> => (await import('ssh2')).default;
 
 /** Keys ssh tries when none is named (those ssh2 can use: no DSA, no -sk hardware keys). */
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
@@ -93,7 +93,7 @@ interface LoadedKeys {
   unusable: string[];
 }
 
-async function loadKeys(files: string[], named: boolean): Promise<LoadedKeys> {
+async function loadKeys(files: string[], named: boolean, parseKey: (typeof import('ssh2'))['utils']['parseKey']): Promise<LoadedKeys> {
   const loaded: LoadedKeys = { keys: [], unusable: [] };
   for (const file of files) {
     let data: Buffer;
@@ -104,7 +104,7 @@ async function loadKeys(files: string[], named: boolean): Promise<LoadedKeys> {
       if (code === 'ENOENT' && !named) continue;
       throw new SshError(`cannot read the key ${tilde(file)}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
     }
-    const parsed = utils.parseKey(data);
+    const parsed = parseKey(data);
     if (parsed instanceof Error) {
       const encrypted = /encrypted|passphrase/i.test(parsed.message);
       loaded.unusable.push(
@@ -132,7 +132,7 @@ export interface CommandResult {
 
 export class SshConnection {
   private constructor(
-    private readonly client: InstanceType<typeof Client>,
+    private readonly client: Client,
     readonly host: ResolvedHost,
   ) {}
 
@@ -151,7 +151,8 @@ export class SshConnection {
 
     const env = options.env ?? process.env;
     const agentSocket = env.SSH_AUTH_SOCK && existsSync(env.SSH_AUTH_SOCK) ? env.SSH_AUTH_SOCK : undefined;
-    const { keys, unusable } = await loadKeys(host.identityFiles, host.identitiesOnly && Boolean(options.identityFiles?.length));
+    const ssh2 = await loadSsh2();
+    const { keys, unusable } = await loadKeys(host.identityFiles, host.identitiesOnly && Boolean(options.identityFiles?.length), ssh2.utils.parseKey);
     const auth: AnyAuthMethod[] = [];
     if (agentSocket) auth.push({ type: 'agent', username: host.user, agent: agentSocket });
     for (const { key } of keys) auth.push({ type: 'publickey', username: host.user, key });
@@ -166,7 +167,7 @@ export class SshConnection {
     let verdict: HostKeyVerdict | undefined;
     let presented: Buffer | undefined;
     const agentErrors: string[] = [];
-    const client = new Client();
+    const client = new ssh2.Client();
     const config: ConnectConfig = {
       host: host.host,
       port: host.port,
