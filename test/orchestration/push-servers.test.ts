@@ -5,28 +5,16 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type AnnexRepo, type Sandbox } from '../support/annex.js';
-import { annexd, bareSibling, dataset, pushJson, recordPushes, refOf, whereis } from '../support/push.js';
-import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
-import { initDavRemote, startTestDav, type TestDav } from '../support/webdav.js';
+import { describe, expect, it } from 'vitest';
+import type { AnnexRepo } from '../support/annex.js';
+import { annexd, bareSibling, dataset, pushJson, recordPushes, refOf, useStorageServers, whereis } from '../support/push.js';
+import { initS3Remote } from '../support/s3.js';
+import { initDavRemote } from '../support/webdav.js';
 
-let sandbox: Sandbox;
-let s3: TestS3;
-let dav: TestDav;
-beforeAll(async () => {
-  sandbox = await createSandbox();
-  s3 = await startTestS3(sandbox.dir);
-  dav = await startTestDav('lighttpd', sandbox.dir);
-});
-afterAll(async () => {
-  await s3?.stop();
-  await dav?.stop();
-  await sandbox?.cleanup();
-});
+const servers = useStorageServers();
 
 async function davFiles(url: string): Promise<string[]> {
-  const dir = join(dav.root, new URL(url).pathname.replace(/^\/dav\//, ''));
+  const dir = join(servers.dav.root, new URL(url).pathname.replace(/^\/dav\//, ''));
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(e.name);
   return out.filter((n) => !n.startsWith('.')).sort();
@@ -39,12 +27,12 @@ describe('annexd push to S3 and WebDAV siblings', () => {
   let origin: string;
 
   it('pushes content to both at once, then the refs; a no-op push after it', async () => {
-    ds = await dataset(sandbox, 'servers', { 'small.dat': 'small\n', 'big.bin': 'x'.repeat(3 * 1024 * 1024), 'nested/n.dat': 'n\n' });
-    bucket = await initS3Remote(ds, s3, 's3');
-    davUrl = await initDavRemote(ds, dav, 'dav');
-    origin = await bareSibling(sandbox, 'origin');
-    const log = join(sandbox.dir, 'servers.log');
-    await recordPushes(origin, log, `find ${dav.root} -type f -not -path '*/.annexd-tmp/*' | wc -l`);
+    ds = await dataset(servers.sandbox, 'servers', { 'small.dat': 'small\n', 'big.bin': 'x'.repeat(3 * 1024 * 1024), 'nested/n.dat': 'n\n' });
+    bucket = await initS3Remote(ds, servers.s3, 's3');
+    davUrl = await initDavRemote(ds, servers.dav, 'dav');
+    origin = await bareSibling(servers.sandbox, 'origin');
+    const log = join(servers.sandbox.dir, 'servers.log');
+    await recordPushes(origin, log, `find ${servers.dav.root} -type f -not -path '*/.annexd-tmp/*' | wc -l`);
     const add = await annexd(ds, ['siblings', 'add', '--name', 'origin', '--url', origin, '--publish-depends', 's3 dav', '--json']);
     expect(add.code, add.stderr).toBe(0);
     expect(JSON.parse(add.stdout)).toMatchObject({ action: 'add-sibling', status: 'ok', 'datalad-publish-depends': ['s3', 'dav'] });
@@ -63,7 +51,7 @@ describe('annexd push to S3 and WebDAV siblings', () => {
     ]);
     for (const x of copies) expect(x).toMatchObject({ type: 'file', refds: ds.path, annexkey: expect.stringMatching(/^SHA256E-s\d+--/) });
     const keys = await Promise.all(['big.bin', 'nested/n.dat', 'small.dat'].map((f) => ds.key(f)));
-    expect(await s3.list(bucket)).toEqual([...keys].sort());
+    expect(await servers.s3.list(bucket)).toEqual([...keys].sort());
     expect(await davFiles(davUrl)).toEqual([...keys].sort());
     for (const f of ['big.bin', 'nested/n.dat', 'small.dat']) expect(await whereis(ds, f)).toEqual(['dav', 's3']);
     expect((await import('node:fs/promises').then((fs) => fs.readFile(log, 'utf8'))).trim()).toMatch(/^push 3 /);
@@ -79,7 +67,7 @@ describe('annexd push to S3 and WebDAV siblings', () => {
   it('a stopped S3 server fails its copies and stops the git push; WebDAV still gets the content', async () => {
     await ds.write('later.dat', 'later\n');
     await ds.commitAll('later');
-    await s3.stop();
+    await servers.s3.stop();
     const { r, records } = await pushJson(ds, ['--to', 'origin']);
     expect(r.code).toBe(1);
     expect(records.find((x) => x.target === 'dav' && x.action === 'copy')).toMatchObject({ status: 'ok', path: join(ds.path, 'later.dat') });

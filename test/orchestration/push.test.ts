@@ -4,13 +4,14 @@
  * --since, --data, export remotes, subdatasets, records and exit codes.
  * The same against real S3 and WebDAV servers is in push-servers.test.ts.
  */
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
 import { annexd, bareSibling, dataset, directoryRemote, pushJson, recordPushes, refOf, whereis } from '../support/push.js';
 import { push, type PushEvent } from '../../src/orchestration/push/index.js';
+import { BIN_DIR, requireTool } from '../support/tools.js';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -58,6 +59,46 @@ describe('annexd push', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).not.toMatch(/copy\(/);
     expect(again.stdout).toMatch(/^Everything is up to date$/m);
+  });
+
+  it('-J 4 to two siblings at once: every transfer succeeds (two multi-threaded git-annex processes would trip fcntl deadlock detection)', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 150; i++) files[`many/f${i}.dat`] = `content ${i}\n`;
+    const ds = await dataset(sandbox, 'parallel', files);
+    const d1 = await directoryRemote(ds, sandbox, 'd1');
+    const d2 = await directoryRemote(ds, sandbox, 'd2');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(ds, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'd1 d2']);
+    await ds.ok('git', 'config', 'remote.origin.annex-ignore', 'true');
+    const { r, records } = await pushJson(ds, ['--to', 'origin', '-J', '4']);
+    expect(records.filter((x) => x.status === 'error').map((x) => x.error_message ?? x.message)).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(records.filter((x) => x.action === 'copy' && x.status === 'ok')).toHaveLength(300);
+    expect(await countFiles(d1)).toBe(150);
+    expect(await countFiles(d2)).toBe(150);
+  });
+
+  it('a no-op push trusts its note only while nothing changed: a drop behind its back is copied again', async () => {
+    const ds = await dataset(sandbox, 'notes', { 'n1.dat': 'n1\n', 'n2.dat': 'n2\n' });
+    const store = await directoryRemote(ds, sandbox, 'store');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(ds, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'store']);
+    await ds.ok('git', 'config', 'remote.origin.annex-ignore', 'true');
+    expect((await annexd(ds, ['push', '--to', 'origin'])).code).toBe(0);
+    const notes = JSON.parse(await readFile(join(ds.path, '.git/annex/annexd/push-uptodate.json'), 'utf8')) as { targets: Record<string, string> };
+    expect(Object.keys(notes.targets)).toEqual(['store']);
+    expect((await annexd(ds, ['push', '--to', 'origin'])).stdout).toMatch(/^Everything is up to date$/m);
+    // Another clone of the story: the content leaves the store, and git-annex records it.
+    await ds.ok('git', 'annex', 'drop', '--force', '--from', 'store', 'n1.dat');
+    expect(await countFiles(store)).toBe(1);
+    const { r, records } = await pushJson(ds, ['--to', 'origin']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(records.filter((x) => x.action === 'copy').map((x) => `${x.status} ${x.path.slice(ds.path.length + 1)}`)).toEqual(['ok n1.dat']);
+    expect(await countFiles(store)).toBe(2);
+    // A new commit, and a location change merged from elsewhere, each invalidate it too.
+    await ds.write('n3.dat', 'n3\n');
+    await ds.commitAll('n3');
+    expect((await pushJson(ds, ['--to', 'origin'])).records.filter((x) => x.action === 'copy').map((x) => x.path.slice(ds.path.length + 1))).toEqual(['n3.dat']);
   });
 
   it('a chain a -> b -> c is pushed c first, then b, then a', async () => {
@@ -203,6 +244,15 @@ describe('annexd push', () => {
     expect(records.some((x) => x.action === 'copy' && x.path === join(sub.path, 'leaf.dat'))).toBe(true);
     expect(await refOf(subBare, 'refs/heads/main', sub.env)).toBe(await refOf(sub.path, 'HEAD', sub.env));
 
+    // --since REF in the superdataset: the subdataset since the commit recorded for it at REF.
+    await sub.write('later.dat', 'later\n');
+    await sub.commitAll('later');
+    await sup.ok('git', 'commit', '-q', '-a', '-m', 'child moved on');
+    const since = await pushJson(sup, ['--to', 'pub', '-r', '--since', 'HEAD~1']);
+    expect(since.r.code, since.r.stdout + since.r.stderr).toBe(0);
+    expect(since.records.filter((x) => x.action === 'copy').map((x) => x.path)).toEqual([join(sub.path, 'later.dat')]);
+    expect(await refOf(supBare, 'refs/heads/main', sup.env)).toBe(await refOf(sup.path, 'HEAD', sup.env));
+
     // A clone whose subdataset is not installed.
     const clone = await AnnexRepo.clone(sandbox, sup, 'super-clone');
     const named = await annexd(clone, ['push', '--to', 'origin', 'child']);
@@ -242,6 +292,21 @@ describe('annexd push', () => {
     expect(usage.stderr).toMatch(/--data must be one of auto, anything, nothing, auto-if-wanted/);
   });
 
+  it('a plain git repository (no git-annex): only its branch is pushed', async () => {
+    const plain = new AnnexRepo(join(sandbox.dir, 'plain'), sandbox.env);
+    await mkdir(plain.path);
+    await plain.ok('git', 'init', '-q');
+    await plain.write('x.txt', 'x\n');
+    await plain.ok('git', 'add', 'x.txt');
+    await plain.ok('git', 'commit', '-q', '-m', 'x');
+    const bare = join(sandbox.dir, 'plain-bare.git');
+    await plain.ok('git', 'init', '-q', '--bare', bare);
+    expect((await annexd(plain, ['siblings', 'add', '-s', 'pub', '--url', bare])).code).toBe(0);
+    const { r, records } = await pushJson(plain, ['--to', 'pub']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(records.map((x) => `${x.action} ${x.status} ${x.refspec}`)).toEqual(['publish ok refs/heads/main:refs/heads/main']);
+  });
+
   it('--dry-run shows the plan in order and changes nothing', async () => {
     const ds = await dataset(sandbox, 'dry', { 'd.dat': 'd\n' });
     const s = await directoryRemote(ds, sandbox, 's');
@@ -253,6 +318,21 @@ describe('annexd push', () => {
     expect(r.stdout).toMatch(/would push to origin \(after s\): copy 1 file \(2 B\), then git push main:main git-annex:git-annex/);
     expect(await countFiles(s)).toBe(0);
     expect(await refOf(origin, 'refs/heads/main', ds.env)).toBe('');
+  });
+
+  it('a progress line on a terminal only', async () => {
+    requireTool('script', 'apt-get install -y bsdutils');
+    const ds = await dataset(sandbox, 'tty', { 'p.dat': 'x'.repeat(2 * 1024 * 1024) });
+    await directoryRemote(ds, sandbox, 's');
+    const piped = await annexd(ds, ['push', '--to', 's']);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toMatch(/\r|push: s/);
+    await ds.ok('git', 'annex', 'drop', '--force', '--from', 's', 'p.dat');
+    // script(1) gives annexd a terminal for stdout and stderr.
+    const tty = await ds.run('script', ['-qefc', `${join(BIN_DIR, 'annexd')} push --to s`, '/dev/null']);
+    expect(tty.code, tty.stdout).toBe(0);
+    expect(tty.stdout).toMatch(/\r\x1b\[Kpush: s \[[#.]{12}\] \d+% \d\/1 files/);
+    expect(tty.stdout).toMatch(/copy\(ok\): p\.dat \(file\) \[to s\.\.\.\]/);
   });
 
   it('the API yields typed events and stops at an AbortSignal', async () => {

@@ -4,18 +4,20 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
-import { AnnexRepo, type Sandbox } from './annex.js';
+import { AnnexRepo, createSandbox, type Sandbox } from './annex.js';
+import { startTestS3, type TestS3 } from './s3.js';
+import { startTestDav, type TestDav } from './webdav.js';
 import { BIN_DIR } from './tools.js';
 
 /** Fixed dates, so the same steps make the same commits in two datasets. */
 export const FIXED_DATES = { GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z' };
 
 /** A git-annex dataset with annexed files (and one file in git), committed. */
-export async function dataset(sandbox: Sandbox, name: string, files: Record<string, string>): Promise<AnnexRepo> {
+export async function dataset(sandbox: Sandbox, name: string, files: Record<string, string>, readme = `dataset ${name}\n`): Promise<AnnexRepo> {
   const ds = await AnnexRepo.create(sandbox, name);
-  await ds.write('README.md', `dataset ${name}\n`);
+  await ds.write('README.md', readme);
   await ds.ok('git', 'add', 'README.md');
   for (const [rel, content] of Object.entries(files)) await ds.write(rel, content);
   await ds.ok('git', 'annex', 'add', '--quiet', ...Object.keys(files));
@@ -98,4 +100,26 @@ export async function whereis(ds: AnnexRepo, file: string): Promise<string[]> {
     .filter((w) => !w.here)
     .map((w) => /\[([^\]]+)\]$/.exec(w.description)?.[1] ?? w.description)
     .sort();
+}
+
+export interface StorageServers {
+  readonly sandbox: Sandbox;
+  readonly s3: TestS3;
+  readonly dav: TestDav;
+}
+
+/** beforeAll/afterAll giving a test file a sandbox, the embedded S3 server and a lighttpd WebDAV server. */
+export function useStorageServers(): StorageServers {
+  const suite: { sandbox?: Sandbox; s3?: TestS3; dav?: TestDav } = {};
+  beforeAll(async () => {
+    suite.sandbox = await createSandbox();
+    suite.s3 = await startTestS3(suite.sandbox.dir);
+    suite.dav = await startTestDav('lighttpd', suite.sandbox.dir);
+  });
+  afterAll(async () => {
+    await suite.s3?.stop();
+    await suite.dav?.stop();
+    await suite.sandbox?.cleanup();
+  });
+  return suite as StorageServers;
 }

@@ -80,14 +80,15 @@ export const siblingsCommand: Command = {
     const action = (positionals[0] ?? 'list') as (typeof ACTIONS)[number];
     if (!ACTIONS.includes(action)) throw new UsageError(`unknown siblings action "${positionals[0]}" (actions: ${ACTIONS.join(', ')})`);
     if (positionals.length > 1) throw new UsageError(`siblings ${action} takes options only, not "${positionals[1]}" (give the name with --name)`);
+    if (action !== 'list' && !values.name) throw new UsageError(`siblings ${action} needs --name NAME`);
+    if (action === 'add' && values.url === undefined) throw new UsageError('siblings add needs --url URL');
     const ds = await datasetRoot(values.dataset ?? process.cwd());
     const show = (r: SiblingRecord): void => out(values.json ? JSON.stringify(r) : r.action === 'remove-sibling' ? `remove-sibling(${r.status}): ${r.name}${r.message ? ` [${r.message}]` : ''}` : renderSibling(r));
     if (action === 'list') {
       for (const s of await listSiblings(ds)) show(siblingRecord(ds, s));
       return 0;
     }
-    const name = values.name;
-    if (!name) throw new UsageError(`siblings ${action} needs --name NAME`);
+    const name = values.name as string;
     if (action === 'remove') {
       show(await removeSibling(ds, name, { force: values.force }));
       return 0;
@@ -104,8 +105,7 @@ export const siblingsCommand: Command = {
     if (values['annex-groupwanted'] !== undefined) settings.annexGroupwanted = values['annex-groupwanted'];
     if (values.description !== undefined) settings.description = values.description;
     if (action === 'add') {
-      if (values.url === undefined) throw new UsageError('siblings add needs --url URL');
-      show(await addSibling(ds, { ...settings, name, url: values.url }));
+      show(await addSibling(ds, { ...settings, name, url: values.url as string }));
     } else {
       show(await configureSibling(ds, { ...settings, name, ...(values.url !== undefined ? { url: values.url } : {}) }));
     }

@@ -13,6 +13,8 @@ export interface DatasetWork {
   path: string;
   /** Paths given for this dataset, relative to it; undefined = all of it, [] = none of its files (only its branch, for a subdataset named). */
   paths?: string[];
+  /** The superdataset it was found in (undefined for the dataset push was called on). */
+  parent?: string;
 }
 
 export interface SubdatasetIssue {
@@ -65,7 +67,7 @@ export async function datasetsToPush(
   }
   const datasets: DatasetWork[] = [];
   const issues: SubdatasetIssue[] = [];
-  const visit = async (ds: string, selected: string[] | undefined): Promise<void> => {
+  const visit = async (ds: string, selected: string[] | undefined, parent: string | undefined): Promise<void> => {
     // selected: undefined = the whole dataset; else absolute paths inside it.
     for (const rel of await subdatasetsOf(ds, signal)) {
       const sub = join(ds, rel);
@@ -78,12 +80,12 @@ export async function datasetsToPush(
       }
       // Inside the subdataset: the paths that point into it, or all of it.
       const within = named.filter((p) => p !== sub);
-      await visit(sub, within.length ? within : undefined);
+      await visit(sub, within.length ? within : undefined, ds);
     }
     const mine = selected?.filter((p) => !datasets.some((d) => inside(p, d.path))).map((p) => relative(ds, p));
-    datasets.push(mine === undefined ? { path: ds } : { path: ds, paths: mine });
+    datasets.push({ path: ds, ...(mine === undefined ? {} : { paths: mine }), ...(parent === undefined ? {} : { parent }) });
   };
-  await visit(top, absolute.length ? absolute : undefined);
+  await visit(top, absolute.length ? absolute : undefined, undefined);
   return { datasets, issues };
 }
 

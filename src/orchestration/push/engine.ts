@@ -5,6 +5,7 @@
  * dependencies are pushed at the same time; and a dependency that failed
  * stops the git pushes that depend on it. Content always goes before refs.
  */
+import { relative } from 'node:path';
 import { DependencyCycleError, OrchestrationError } from '../errors.js';
 import { git, gitOk, GitConfig } from '../git.js';
 import { dependencyGraph, dependencyOrder } from '../graph.js';
@@ -12,6 +13,7 @@ import { siblingsFromConfig, type Sibling } from '../siblings.js';
 import { changedSince, datasetRoot, datasetsToPush, selects, unsavedPaths, type DatasetWork } from './datasets.js';
 import { activeBranch, pushRefs, refspecsFor, syncAnnexBranch } from './refs.js';
 import { transfer, type AnnexedFile } from './transfer.js';
+import { annexState, fingerprint, knownDuplicates, knownUpToDate, noteUpToDate, touchesUuid, type AnnexState } from './uptodate.js';
 import { succeeded, type PlanStep, type PushEvent, type PushOptions, type PushRecord } from './types.js';
 
 type Emit = (e: PushEvent) => void;
@@ -28,6 +30,13 @@ interface DatasetContext {
   emit: Emit;
   /** Failures below this dataset (subdatasets) that stop its git pushes. */
   blockers: string[];
+  /** An explicit --since resolved in another dataset of this push (a superdataset). */
+  sinceOf(path: string): Promise<string | undefined>;
+  gitDir: string;
+  /** HEAD's tree and git-annex branch before anything ran (for the up-to-date notes), when git-annex has nothing pending. */
+  state?: AnnexState;
+  /** The resolved --since, part of what decides what a sibling gets. */
+  since?: string;
 }
 
 const quoteList = (names: string[]): string => names.map((n) => `'${n}'`).join(', ');
@@ -62,6 +71,14 @@ async function resolveSince(ctx: DatasetContext, target: string): Promise<string
     }
     return r.stdout.trim();
   }
+  if (ctx.work.parent !== undefined) {
+    // A subdataset: since the commit its superdataset recorded for it at `since` (as DataLad's recursive diff).
+    const parentSince = await ctx.sinceOf(ctx.work.parent);
+    if (parentSince === undefined) return undefined;
+    const r = await git(ctx.work.parent, ['rev-parse', '--verify', '--quiet', `${parentSince}:${relative(ctx.work.parent, ctx.ds)}`], { signal: ctx.options.signal });
+    // Not there at `since`: all of it is new.
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
   const r = await git(ctx.ds, ['rev-parse', '--verify', '--quiet', `${since}^{commit}`], { signal: ctx.options.signal });
   if (r.code !== 0) throw new OrchestrationError(`--since ${since} does not name a commit in ${ctx.ds}`);
   return r.stdout.trim();
@@ -75,7 +92,18 @@ interface FindResult {
 
 /** Annexed files of HEAD with content here, missing on `target` as far as the location log knows (all of them when checking). */
 async function annexedToSend(ctx: DatasetContext, target: string | undefined, changed: Set<string> | undefined): Promise<AnnexedFile[]> {
-  const args = ['annex', 'find', '--branch', 'HEAD', '--in', 'here', ...(target ? ['--not', '--in', target] : []), '--json'];
+  return annexedFiles(ctx, ['--in', 'here', ...(target ? ['--not', '--in', target] : [])], changed);
+}
+
+/** Files of HEAD (changed since `since`, under the paths given) that share a key with an earlier one. */
+async function duplicateKeys(ctx: DatasetContext, changed: Set<string> | undefined): Promise<AnnexedFile[]> {
+  const seen = new Set<string>();
+  return (await annexedFiles(ctx, ['--include', '*'], changed)).filter((f) => seen.has(f.key) || !seen.add(f.key));
+}
+
+/** `git annex find --branch HEAD MATCHING`, restricted to what changed and what was asked for. */
+async function annexedFiles(ctx: DatasetContext, matching: string[], changed: Set<string> | undefined): Promise<AnnexedFile[]> {
+  const args = ['annex', 'find', '--branch', 'HEAD', ...matching, '--json'];
   const r = await gitOk(ctx.ds, args, { signal: ctx.options.signal });
   const files: AnnexedFile[] = [];
   for (const line of r.stdout.split('\n')) {
@@ -114,6 +142,10 @@ interface NodePlan {
   auto: boolean;
   /** A record instead of a transfer (e.g. not an annex remote). */
   dataRecord?: PushRecord;
+  /** The sibling's annex UUID, once known. */
+  uuid?: string;
+  /** What decides this sibling's content besides the state: only for plain copies (no --auto, no checking). */
+  noteKey?: unknown;
 }
 
 async function wantedOf(ctx: DatasetContext, name: string): Promise<string> {
@@ -122,7 +154,14 @@ async function wantedOf(ctx: DatasetContext, name: string): Promise<string> {
 }
 
 /** What one sibling gets: which content and how, which refspecs. */
-async function planNode(ctx: DatasetContext, sibling: Sibling, deps: string[], changed: Set<string> | undefined, unsaved: Set<string>): Promise<NodePlan> {
+async function planNode(
+  ctx: DatasetContext,
+  sibling: Sibling,
+  deps: string[],
+  changed: Set<string> | undefined,
+  unsaved: Set<string>,
+  duplicates: AnnexedFile[],
+): Promise<NodePlan> {
   const { options } = ctx;
   const force = options.force;
   const checking = force === 'all' || force === 'checkdatapresent';
@@ -148,18 +187,23 @@ async function planNode(ctx: DatasetContext, sibling: Sibling, deps: string[], c
     };
     return plan;
   }
+  plan.uuid = uuid;
   if (sibling.exportTree) {
     step.data = 'export';
     return plan;
   }
   step.data = 'copy';
   plan.auto = options.data === 'auto' || ((options.data ?? 'auto-if-wanted') === 'auto-if-wanted' && (sibling.wanted ?? (await wantedOf(ctx, sibling.name))) !== '');
+  // As DataLad: every file but the first of a key is "notneeded", whether or not the key is there already.
+  plan.duplicates = duplicates;
+  if (!checking && !plan.auto) {
+    plan.noteKey = { target: sibling.name, uuid, data: options.data ?? 'auto-if-wanted', paths: ctx.work.paths ?? null, since: ctx.since ?? null };
+    if (ctx.state && (await knownUpToDate(ctx.gitDir, sibling.name, fingerprint(ctx.state, plan.noteKey)))) return plan;
+  }
+  const dupFiles = new Set(duplicates.map((f) => f.file));
   const seen = new Set<string>();
   for (const f of await annexedToSend(ctx, checking ? undefined : sibling.name, changed)) {
-    if (seen.has(f.key)) {
-      plan.duplicates.push(f);
-      continue;
-    }
+    if (dupFiles.has(f.file) || seen.has(f.key)) continue;
     seen.add(f.key);
     (unsaved.has(f.file) ? plan.byKey : plan.files).push(f);
   }
@@ -203,14 +247,24 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
     return false;
   }
   const since = await resolveSince(ctx, target);
+  if (since !== undefined) ctx.since = since;
   const changed = await changedSince(ds, since, options.signal);
   if (changed && changed.size === 0) return true; // nothing changed since: not pushed, as DataLad (records are 'clean')
-  const unsaved = ctx.isAnnex && options.data !== 'nothing' ? await unsavedPaths(ds, options.signal) : new Set<string>();
+  // Before any git-annex command (which may merge a fetched git-annex branch).
+  const state = ctx.isAnnex && !options.dryRun ? await annexState(ds, ctx.gitDir, options.signal) : undefined;
+  if (state) ctx.state = state;
+  const dataWanted = ctx.isAnnex && options.data !== 'nothing';
+  // Duplicates depend on the tree and the selection only: noted once per tree, they cost no git-annex run after.
+  const dupPrint = state ? fingerprint({ tree: state.tree, annexBranch: '' }, { paths: ctx.work.paths ?? null, since: since ?? null }) : undefined;
+  const noted = dupPrint ? await knownDuplicates(ctx.gitDir, dupPrint) : undefined;
+  const [unsaved, duplicates] = dataWanted
+    ? await Promise.all([unsavedPaths(ds, options.signal), noted ? noted.files : duplicateKeys(ctx, changed)])
+    : [new Set<string>(), []];
   const byName = new Map(ctx.siblings.map((s) => [s.name, s]));
   const plans = new Map<string, NodePlan>();
   await Promise.all(
     order.map(async (name) => {
-      plans.set(name, await planNode(ctx, byName.get(name) as Sibling, graph.get(name) ?? [], changed, unsaved));
+      plans.set(name, await planNode(ctx, byName.get(name) as Sibling, graph.get(name) ?? [], changed, unsaved, duplicates));
     }),
   );
   if (options.dryRun) {
@@ -224,6 +278,8 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
   }
   // Each sibling: its content at once, its git push once its content and every dependency are done.
   const done = new Map<string, Promise<boolean>>();
+  /** The git-annex branch right after a sibling got all its content (or had nothing to get). */
+  const afterData = new Map<string, string | undefined>();
   const nodeDone = (name: string): Promise<boolean> => {
     const existing = done.get(name);
     if (existing) return existing;
@@ -254,6 +310,7 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
                 (e) => (e.kind === 'record' ? record(e.record) : emit(e)),
               )
             : true;
+        if (sent) afterData.set(name, sent && (plan.files.length || plan.byKey.length) ? await annexBranch(ds) : state?.annexBranch);
         for (const f of plan.duplicates) {
           record({ action: 'copy', status: 'notneeded', path: `${ds}/${f.file}`, type: 'file', refds, target: name, annexkey: f.key, message: 'Another file points to the same key' });
         }
@@ -268,7 +325,7 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
         record({ ...base, target: name, status: 'error', message: `not pushed to '${name}': ${blockers.join('; ')}` });
         return false;
       }
-      const syncError = await syncAnnexBranch(ds, ctx.config, name, options.signal);
+      const syncError = ctx.isAnnex ? await syncAnnexBranch(ds, ctx.config, name, options.signal) : undefined;
       if (syncError) {
         record({ ...base, target: name, status: 'error', message: `not pushed to '${name}': its git-annex branch could not be fetched and merged: ${syncError}` });
         return false;
@@ -285,7 +342,36 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
     return run;
   };
   await Promise.all(order.map(nodeDone));
+  if (state) await rememberUpToDate(ctx, state, plans, afterData, dataWanted && dupPrint && !noted ? { print: dupPrint, files: duplicates } : undefined);
   return allOk;
+}
+
+async function annexBranch(ds: string): Promise<string | undefined> {
+  const r = await git(ds, ['rev-parse', 'refs/heads/git-annex']);
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Notes every sibling that now lacks nothing: it got all it lacked, and the
+ * git-annex branch has not changed about it since (another sibling's copies
+ * and merges of other branches may have changed the branch, not that).
+ */
+async function rememberUpToDate(
+  ctx: DatasetContext,
+  start: AnnexState,
+  plans: Map<string, NodePlan>,
+  afterData: Map<string, string | undefined>,
+  duplicates: { print: string; files: AnnexedFile[] } | undefined,
+): Promise<void> {
+  const end = await annexState(ctx.ds, ctx.gitDir, ctx.options.signal);
+  const notes: Record<string, string | undefined> = {};
+  for (const [name, plan] of plans) {
+    if (plan.noteKey === undefined || plan.step.data !== 'copy' || !plan.uuid) continue;
+    const after = afterData.get(name);
+    const valid = end !== undefined && end.tree === start.tree && after !== undefined && !(await touchesUuid(ctx.ds, after, end.annexBranch, plan.uuid, ctx.options.signal));
+    notes[name] = valid && end ? fingerprint(end, plan.noteKey) : undefined;
+  }
+  if (Object.keys(notes).length || duplicates) await noteUpToDate(ctx.gitDir, notes, duplicates);
 }
 
 /**
@@ -308,6 +394,22 @@ export async function runPush(path: string, options: PushOptions, emit: Emit): P
     emit(e);
   };
   const failedDatasets: string[] = [];
+  const byPath = new Map(datasets.map((d) => [d.path, d]));
+  const sinceMemo = new Map<string, Promise<string | undefined>>();
+  // Explicit --since in a superdataset, resolved once; subdatasets read their recorded commit from it.
+  const sinceOf = (path: string): Promise<string | undefined> => {
+    let p = sinceMemo.get(path);
+    if (!p) {
+      const work = byPath.get(path) ?? { path };
+      p = (async () => {
+        const config = await GitConfig.read(path, options.signal);
+        const ctx = { ds: path, refds, work, config, siblings: [], isAnnex: false, branch: await activeBranch(path, options.signal), options, emit: wrapped, blockers: [], sinceOf, gitDir: '' };
+        return resolveSince(ctx, options.to ?? '');
+      })();
+      sinceMemo.set(path, p);
+    }
+    return p;
+  };
   for (const issue of issues) {
     const message = issue.explicit
       ? `Cannot publish subdataset, not present: ${issue.path}`
@@ -332,6 +434,8 @@ export async function runPush(path: string, options: PushOptions, emit: Emit): P
       emit: wrapped,
       // A superdataset's commit must not reach a sibling before the subdataset commits it records.
       blockers: failedDatasets.filter((f) => f.startsWith(`${work.path}/`)).map((f) => `subdataset ${f} was not pushed completely`),
+      sinceOf,
+      gitDir: (await gitOk(work.path, ['rev-parse', '--absolute-git-dir'], { signal: options.signal })).stdout.trim(),
     });
     if (!ok) failedDatasets.push(work.path);
   }

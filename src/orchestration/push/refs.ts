@@ -130,8 +130,8 @@ export async function pushRefs(
       refspec: `${p.from}:${p.to}`,
       operations: p.operations,
       message: `${p.from}->${target}:${p.to} ${p.note}`,
+      hints: hints || null,
     };
-    if (hints && record.status === 'error') record.hints = hints;
     return record;
   });
 }

@@ -1,12 +1,13 @@
 /**
  * Content to one sibling through git-annex itself: `git annex copy --batch -z
- * --json --json-progress` with the files on stdin (as DataLad's push runs it),
+ * --json --json-progress` with the files on stdin (as DataLad's push runs it,
+ * but -J N as N processes fed from one queue),
  * `--batch-keys` for files whose saved state differs from the work tree, or
  * `git annex export HEAD` for an export remote. Each JSON result becomes a
  * DataLad copy record (results.py annexjson2result); progress lines are summed.
  */
 import { join } from 'node:path';
-import { firstErrorLine, gitLines } from '../git.js';
+import { firstErrorLine, gitBatch, gitLines } from '../git.js';
 import type { PushEvent, PushRecord } from './types.js';
 
 export interface AnnexedFile {
@@ -27,6 +28,7 @@ export interface TransferSpec {
   byKey: AnnexedFile[];
   auto: boolean;
   fast: boolean;
+  /** Transfers at once: this many single-threaded git-annex processes (see pool()). */
   jobs?: number;
   signal?: AbortSignal;
 }
@@ -95,20 +97,22 @@ export async function transfer(spec: TransferSpec, emit: (e: PushEvent) => void)
     emit({ kind: 'progress', progress: { ...progress, bytesDone: progress.bytesDone + inflight, ...(file ? { file } : {}) } });
   };
   let ok = true;
-  const onLine = (line: string): void => {
+  /** Handles one output line; true when it answers an input (a result, or the empty line of "nothing to do"). */
+  const onLine = (line: string): boolean => {
+    if (line === '') return true;
     let j: AnnexJson;
     try {
       j = JSON.parse(line) as AnnexJson;
     } catch {
-      return; // not JSON (a stray message): git-annex's own result lines are
+      return false; // not JSON (a stray message): git-annex's own result lines are
     }
     if (j['byte-progress'] !== undefined && j.action) {
       const id = j.action.file ?? j.action.key ?? '';
       partial.set(id, j['byte-progress']);
       report(false, j.action.file ?? byKey.get(j.action.key ?? '')?.file);
-      return;
+      return false;
     }
-    if (j.success === undefined) return;
+    if (j.success === undefined) return false;
     partial.delete(j.file ?? j.key ?? '');
     const known = j.file ? undefined : byKey.get(j.key ?? '');
     const record = annexResult(known ? { ...j, file: known.file } : j, spec);
@@ -117,42 +121,84 @@ export async function transfer(spec: TransferSpec, emit: (e: PushEvent) => void)
     progress.bytesDone += (known ?? byFile.get(j.file ?? ''))?.bytes ?? 0;
     emit({ kind: 'record', record });
     report(true);
+    return true;
   };
-  const common = ['--json', '--json-progress', '--json-error-messages', ...(spec.jobs ? [`-J${spec.jobs}`] : [])];
-  const runs: Array<{ args: string[]; input: string; what: string }> = [];
-  if (spec.mode === 'export') {
-    runs.push({ args: ['annex', 'export', 'HEAD', '--to', spec.target, ...common], input: '', what: 'export' });
-  } else {
-    const flags = ['--to', spec.target, ...(spec.auto ? ['--auto'] : []), ...(spec.fast ? ['--fast'] : []), ...common];
-    if (spec.files.length) {
-      runs.push({ args: ['annex', 'copy', '--batch', '-z', ...flags], input: spec.files.map((f) => `${f.file}\0`).join(''), what: 'copy' });
-    }
-    if (spec.byKey.length) {
-      // --auto decides by file name, which a key has not: saved-but-changed files go as keys without it.
-      const keyFlags = flags.filter((f) => f !== '--auto');
-      runs.push({ args: ['annex', 'copy', '--batch-keys', ...keyFlags], input: spec.byKey.map((f) => `${f.key}\n`).join(''), what: 'copy' });
-    }
-  }
+  const failed = (what: string, stderr: string): void => {
+    // Failed without a failed result line (e.g. the remote could not be set up): one record says why.
+    if (!ok) return;
+    ok = false;
+    emit({
+      kind: 'record',
+      record: {
+        action: 'copy',
+        status: 'error',
+        path: spec.ds,
+        type: 'dataset',
+        refds: spec.refds,
+        target: spec.target,
+        message: `git annex ${what} --to ${spec.target} failed: ${firstErrorLine({ code: 1, stdout: '', stderr })}`,
+      },
+    });
+  };
+  const json = ['--json', '--json-progress', '--json-error-messages'];
   report(true);
-  // One run after the other: each already runs -J jobs, and git-annex locks its branch.
-  for (const run of runs) {
-    const r = await gitLines(spec.ds, run.args, { input: run.input, signal: spec.signal, onLine });
-    if (r.code !== 0 && ok) {
-      // Failed without a failed result line (e.g. the remote could not be set up): one record says why.
-      ok = false;
-      emit({
-        kind: 'record',
-        record: {
-          action: 'copy',
-          status: 'error',
-          path: spec.ds,
-          type: 'dataset',
-          refds: spec.refds,
-          target: spec.target,
-          message: `git annex ${run.what} --to ${spec.target} failed: ${firstErrorLine({ code: r.code, stdout: '', stderr: r.stderr })}`,
-        },
-      });
-    }
+  if (spec.mode === 'export') {
+    // One thread: git-annex processes with several threads in one repository trip fcntl's deadlock detection.
+    const r = await gitLines(spec.ds, ['annex', 'export', 'HEAD', '--to', spec.target, ...json], { signal: spec.signal, onLine });
+    if (r.code !== 0) failed('export', r.stderr);
+    return ok;
+  }
+  const flags = ['--to', spec.target, ...(spec.auto ? ['--auto'] : []), ...(spec.fast ? ['--fast'] : []), ...json];
+  if (spec.files.length) {
+    await pool(spec, ['annex', 'copy', '--batch', '-z', ...flags], spec.files.map((f) => `${f.file}\0`), onLine, failed);
+  }
+  if (spec.byKey.length) {
+    // --auto decides by file name, which a key has not: saved-but-changed files go as keys without it.
+    const keyFlags = flags.filter((f) => f !== '--auto');
+    await pool(spec, ['annex', 'copy', '--batch-keys', ...keyFlags], spec.byKey.map((f) => `${f.key}\n`), onLine, failed);
   }
   return ok;
+}
+
+/**
+ * Runs `jobs` single-threaded git-annex batch processes on one queue: each
+ * gets its next input when it has answered its last but one, so a large file
+ * holds up one process only. Not `-J N` in one process: two multi-threaded
+ * git-annex processes in the same repository (one per sibling, at the same
+ * time) fail transfers with "waitToSetLock: resource busy (Resource deadlock
+ * avoided)", fcntl's deadlock detection seeing one process where there are
+ * threads (git-annex 10.20230126); single-threaded processes never do.
+ */
+async function pool(
+  spec: TransferSpec,
+  args: string[],
+  inputs: string[],
+  onLine: (line: string) => boolean,
+  failed: (what: string, stderr: string) => void,
+): Promise<void> {
+  let next = 0;
+  const workers = Math.max(1, Math.min(spec.jobs ?? 1, inputs.length));
+  const runs = Array.from({ length: workers }, async () => {
+    let inflight = 0;
+    const feed = (): void => {
+      while (inflight < 2 && next < inputs.length) {
+        proc.write(inputs[next++] as string);
+        inflight++;
+      }
+      if (inflight === 0 && next >= inputs.length) proc.end();
+    };
+    const proc = gitBatch(spec.ds, args, {
+      ...(spec.signal ? { signal: spec.signal } : {}),
+      onLine: (line) => {
+        if (onLine(line)) {
+          inflight--;
+          feed();
+        }
+      },
+    });
+    feed();
+    const r = await proc.done;
+    if (r.code !== 0 || inflight > 0) failed('copy', r.stderr || `git-annex exited with ${inflight} transfer(s) unanswered`);
+  });
+  await Promise.all(runs);
 }

@@ -42,7 +42,8 @@ export interface PushRecord {
   /** Git push results: "refs/heads/main:refs/heads/main". */
   refspec?: string;
   operations?: string[];
-  hints?: string;
+  /** Git's hints for a publish record (null when it gave none, as DataLad writes it). */
+  hints?: string | null;
 }
 
 /** What one sibling of one dataset would get (dry run, and the totals progress counts against). */
