@@ -5,7 +5,7 @@
  * --existing modes; ~/.ssh/config; paths the shell must not split.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
@@ -226,11 +226,24 @@ describe('create-sibling over SSH', () => {
     await repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'blind', 'notes.txt');
   });
 
+  it('reaches a host over IPv6 (ssh://[::1]:PORT/path, known_hosts [::1]:PORT)', async () => {
+    await appendFile(client.knownHosts, `${sshd.knownHostsLine.replace('[127.0.0.1]', '[::1]')}\n`);
+    const remote = join(sandbox.dir, 'srv', 'v6.git');
+    const v6 = `ssh://${sshd.user}@[::1]:${sshd.port}${remote}`;
+    const r = await annexd('create-sibling', v6, '-s', 'v6', '--json');
+    expect(r.code, `${r.stderr} (does this machine have an IPv6 loopback?)`).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ host: `${sshd.user}@::1 port ${sshd.port}`, git_reachable: true });
+    await repo.ok('git', 'push', '-q', 'v6', 'main');
+    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
+  });
+
   it('creates a path with spaces, quotes and shell characters exactly where named', async () => {
     const remote = join(sandbox.dir, 'srv', `it's a "dir" $HOME; touch pwned`, 'ds.git');
-    const r = await annexd('create-sibling', url(remote), '-s', 'odd');
+    const description = `it's "ours"; $HOME \`id\``;
+    const r = await annexd('create-sibling', url(remote), '-s', 'odd', '--description', description);
     expect(r.code, r.stderr).toBe(0);
     expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
+    expect(await gitIn(remote, 'cat-file', '-p', 'git-annex:uuid.log')).toContain(`${await gitIn(remote, 'config', 'annex.uuid')} ${description} timestamp=`);
     expect(existsSync(join(sshd.remoteHome, 'pwned'))).toBe(false);
     expect(existsSync(join(sandbox.dir, 'srv', 'pwned'))).toBe(false);
   });

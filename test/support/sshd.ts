@@ -111,6 +111,8 @@ export async function startSshd(dir: string, options: { hostKeyTypes?: KeyType[]
       [
         `Port ${port}`,
         'ListenAddress 127.0.0.1',
+        // IPv6 loopback too (sshd goes on if this machine has none; the IPv6 test then fails saying so).
+        'ListenAddress ::1',
         ...hostKeys.map((k) => `HostKey ${k.path}`),
         `PidFile ${join(dir, 'sshd.pid')}`,
         `AuthorizedKeysFile ${authorizedKeys}`,
