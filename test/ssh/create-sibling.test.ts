@@ -195,10 +195,16 @@ describe('create-sibling over SSH', () => {
     expect((await repo.ok('git', 'annex', 'wanted', 'half')).stdout.trim()).toBe('include=*.dat');
   });
 
-  it('reads ~/.ssh/config for host:path (HostName, Port, User) and puts ~/ paths in the home directory', async () => {
+  it('reads ~/.ssh/config for host:path (HostName, Port, User, HostKeyAlias, UserKnownHostsFile) and puts ~/ paths in the home directory', async () => {
+    // The key is known only under the alias, in a file only the config names: both must be honoured.
+    // ssh files a HostKeyAlias without the port.
+    const aliasLine = sshd.knownHostsLine.replace(`[127.0.0.1]:${sshd.port}`, 'sshtest-key');
+    const aliasFile = join(client.sshDir, 'known_hosts_alias');
+    await writeFile(aliasFile, `${aliasLine}\n`);
+    await appendFile(client.knownHosts, `${aliasLine}\n`); // for git's ssh, whose wrapper names this file
     await writeFile(
       join(client.sshDir, 'config'),
-      `Host sshtest\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n`,
+      `Host sshtest\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n  HostKeyAlias sshtest-key\n  UserKnownHostsFile ${aliasFile}\n`,
     );
     // git's ssh reads the same config file (the last -F wins over the wrapper's -F /dev/null; OpenSSH ignores $HOME).
     const env = { GIT_SSH_COMMAND: `${repo.env.GIT_SSH_COMMAND as string} -F '${join(client.sshDir, 'config')}'` };

@@ -42,7 +42,7 @@ describe('known_hosts', () => {
       `[git.example]:2222 ${typeAndKey(key)}`,
     ].join('\n');
     const entries = parseKnownHosts(text, 'kh');
-    const status = (host: string, port = 22): string => checkHostKey(entries, host, port, blob(key)).status;
+    const status = (host: string, port = 22): string => checkHostKey(entries, knownHostsName(host, port), blob(key)).status;
     expect(status('example.org')).toBe('known');
     expect(status('EXAMPLE.org')).toBe('known');
     expect(status('192.0.2.7')).toBe('known');
@@ -57,10 +57,10 @@ describe('known_hosts', () => {
 
   it('tells a changed key from an unknown host, and a host known only by another key type', () => {
     const entries = parseKnownHosts(`example.org ${typeAndKey(other)}\nrsa.example ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7\n`, 'kh');
-    const changed = checkHostKey(entries, 'example.org', 22, blob(key));
+    const changed = checkHostKey(entries, knownHostsName('example.org', 22), blob(key));
     expect(changed).toMatchObject({ status: 'changed', entries: [{ file: 'kh', line: 1 }] });
-    expect(checkHostKey(entries, 'rsa.example', 22, blob(key))).toEqual({ status: 'unknown', otherTypes: ['ssh-rsa'] });
-    expect(knownKeyTypes(entries, 'rsa.example', 22)).toEqual(['ssh-rsa']);
+    expect(checkHostKey(entries, knownHostsName('rsa.example', 22), blob(key))).toEqual({ status: 'unknown', otherTypes: ['ssh-rsa'] });
+    expect(knownKeyTypes(entries, 'rsa.example')).toEqual(['ssh-rsa']);
   });
 
   it('reads entries hashed by ssh-keygen -H, for port 22 and other ports', async () => {
@@ -71,16 +71,16 @@ describe('known_hosts', () => {
     const text = await readFile(file, 'utf8');
     expect(text).not.toContain('example.org');
     const entries = parseKnownHosts(text, file);
-    expect(checkHostKey(entries, 'example.org', 22, blob(key)).status).toBe('known');
-    expect(checkHostKey(entries, 'example.org', 2200, blob(other)).status).toBe('known');
-    expect(checkHostKey(entries, 'example.org', 2200, blob(key)).status).toBe('changed');
-    expect(checkHostKey(entries, 'example.net', 22, blob(key)).status).toBe('unknown');
+    expect(checkHostKey(entries, knownHostsName('example.org', 22), blob(key)).status).toBe('known');
+    expect(checkHostKey(entries, knownHostsName('example.org', 2200), blob(other)).status).toBe('known');
+    expect(checkHostKey(entries, knownHostsName('example.org', 2200), blob(key)).status).toBe('changed');
+    expect(checkHostKey(entries, knownHostsName('example.net', 22), blob(key)).status).toBe('unknown');
   });
 
   it('refuses @revoked keys whatever else is said, and skips @cert-authority lines', () => {
     const entries = parseKnownHosts(`example.org ${typeAndKey(key)}\n@revoked * ${typeAndKey(key)}\n@cert-authority *.example ${typeAndKey(other)}\n`, 'kh');
-    expect(checkHostKey(entries, 'example.org', 22, blob(key)).status).toBe('revoked');
-    expect(checkHostKey(entries, 'a.example', 22, blob(other)).status).toBe('unknown');
+    expect(checkHostKey(entries, knownHostsName('example.org', 22), blob(key)).status).toBe('revoked');
+    expect(checkHostKey(entries, knownHostsName('a.example', 22), blob(other)).status).toBe('unknown');
   });
 });
 
@@ -134,6 +134,7 @@ Host *
     expect(skipped.user).toBeUndefined();
     expect(skipped.port).toBe(22);
     expect(resolveHostConfig('Host=a\n  Port=7\n', 'a').port).toBe(7);
+    expect(resolveHostConfig('Host a\n  HostKeyAlias a-key\n  ConnectTimeout 3\n', 'a')).toMatchObject({ hostKeyAlias: 'a-key', connectTimeout: 3 });
   });
 });
 

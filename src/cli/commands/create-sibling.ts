@@ -19,8 +19,8 @@ remote.NAME.datalad-publish-depends values DataLad writes). Then
 The path is where the repository goes on the host: absolute, ~/…, or relative
 to the login directory (host:path). A port goes in the URL form only
 (ssh://host:2222/srv/ds.git) or in ~/.ssh/config, which is read for HostName,
-User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile and ConnectTimeout,
-as git's own ssh reads it.
+User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile, HostKeyAlias and
+ConnectTimeout, as git's own ssh reads it.
 
 The host key must already be in ~/.ssh/known_hosts (or /etc/ssh/ssh_known_hosts):
 an unknown host is refused with its fingerprint and the command that adds it,

@@ -21,6 +21,8 @@ export interface HostConfig {
   userKnownHostsFiles?: string[];
   /** ConnectTimeout, in seconds. */
   connectTimeout?: number;
+  /** HostKeyAlias: the name known_hosts files the host key under. */
+  hostKeyAlias?: string;
 }
 
 /** Splits "Key value", "Key=value", with "quoted words". */
@@ -64,6 +66,7 @@ export function resolveHostConfig(text: string, alias: string): HostConfig {
     else if (key === 'identityfile') cfg.identityFiles.push(value);
     else if (key === 'identitiesonly') cfg.identitiesOnly ??= value.toLowerCase() === 'yes';
     else if (key === 'userknownhostsfile') cfg.userKnownHostsFiles ??= args;
+    else if (key === 'hostkeyalias') cfg.hostKeyAlias ??= value;
     else if (key === 'connecttimeout' && cfg.connectTimeout === undefined && /^\d+$/.test(value)) cfg.connectTimeout = Number(value);
   }
   return cfg;

@@ -52,6 +52,8 @@ export interface ConnectOptions {
 /** Where a connection goes once ~/.ssh/config is applied. */
 export interface ResolvedHost {
   host: string;
+  /** The name known_hosts files the key under: HostKeyAlias as it is (ssh adds no port to it), else host or [host]:port. */
+  keyName: string;
   port: number;
   user: string;
   identityFiles: string[];
@@ -70,9 +72,11 @@ export async function resolveHost(target: SshTarget, options: ConnectOptions = {
   const knownHostsFiles = cfg.userKnownHostsFiles?.length
     ? [...cfg.userKnownHostsFiles.map((f) => expandPath(f, vars)), ...defaultKnownHostsFiles(home).slice(2)]
     : defaultKnownHostsFiles(home);
+  const port = target.port ?? cfg.port ?? 22;
   return {
     host,
-    port: target.port ?? cfg.port ?? 22,
+    keyName: cfg.hostKeyAlias ?? knownHostsName(host, port),
+    port,
     user,
     identityFiles: named.length ? named : DEFAULT_IDENTITIES.map((f) => join(home, '.ssh', f)),
     identitiesOnly: Boolean(options.identityFiles?.length) || cfg.identitiesOnly === true,
@@ -145,7 +149,7 @@ export class SshConnection {
   static async open(target: SshTarget, options: ConnectOptions = {}): Promise<SshConnection> {
     const host = await resolveHost(target, options);
     const entries = await readKnownHosts(host.knownHostsFiles);
-    const known = knownKeyTypes(entries, host.host, host.port);
+    const known = knownKeyTypes(entries, host.keyName);
     const preferred = known.flatMap(algorithmsFor);
     const serverHostKey = [...new Set([...preferred, ...HOST_KEY_ALGORITHMS])];
 
@@ -177,7 +181,7 @@ export class SshConnection {
       authHandler: auth,
       hostVerifier: (key: Buffer): boolean => {
         presented = key;
-        verdict = checkHostKey(entries, host.host, host.port, key);
+        verdict = checkHostKey(entries, host.keyName, key);
         return verdict.status === 'known';
       },
     };
@@ -264,13 +268,13 @@ function explain(err: Error & { level?: string }, host: ResolvedHost, f: Failure
 function hostKeyMessage(host: ResolvedHost, verdict: HostKeyVerdict, blob: Buffer): string {
   const type = keyTypeOf(blob);
   const presented = `${keyLabel(type)} key ${fingerprint(blob)}`;
-  const name = knownHostsName(host.host, host.port);
+  const name = host.keyName;
   const userFile = tilde(host.knownHostsFiles[0] as string);
   const portFlag = host.port === 22 ? '' : `-p ${host.port} `;
-  const add =
-    `check it with the server's administrator (on the server: ssh-keygen -lf /etc/ssh/ssh_host_${keyscanType(type)}_key.pub), ` +
-    `then add it with "ssh-keyscan ${portFlag}-t ${keyscanType(type)} ${host.host} >> ${userFile}" ` +
-    `or by logging in once with "ssh ${portFlag}${host.user}@${host.host}"`;
+  const login = `"ssh ${portFlag}${host.user}@${host.host}"`;
+  // ssh-keyscan files the key under the host's name; under a HostKeyAlias only ssh itself writes it right.
+  const how = host.keyName === knownHostsName(host.host, host.port) ? `"ssh-keyscan ${portFlag}-t ${keyscanType(type)} ${host.host} >> ${userFile}" or by logging in once with ${login}` : `by logging in once with ${login}`;
+  const add = `check it with the server's administrator (on the server: ssh-keygen -lf /etc/ssh/ssh_host_${keyscanType(type)}_key.pub), then add it with ${how}`;
   if (verdict.status === 'revoked') {
     return `the host key of ${name}, ${presented}, is revoked (@revoked in ${tilde(verdict.entry.file)}:${verdict.entry.line}): refused; nothing was done`;
   }

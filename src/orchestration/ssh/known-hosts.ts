@@ -117,9 +117,8 @@ export type HostKeyVerdict =
   | { status: 'changed'; entries: KnownHostEntry[] }
   | { status: 'revoked'; entry: KnownHostEntry };
 
-/** What the known_hosts entries say of the key `blob` presented by `host` on `port`. */
-export function checkHostKey(entries: KnownHostEntry[], host: string, port: number, blob: Buffer): HostKeyVerdict {
-  const name = knownHostsName(host, port);
+/** What the known_hosts entries say of the key `blob` presented by the host filed as `name` (see knownHostsName). */
+export function checkHostKey(entries: KnownHostEntry[], name: string, blob: Buffer): HostKeyVerdict {
   const type = keyTypeOf(blob);
   const presented = blob.toString('base64');
   // A revoked key is refused whatever else is said of it.
@@ -134,7 +133,6 @@ export function checkHostKey(entries: KnownHostEntry[], host: string, port: numb
 }
 
 /** Key types known for a host, to ask the server for those first (as ssh does). */
-export function knownKeyTypes(entries: KnownHostEntry[], host: string, port: number): string[] {
-  const name = knownHostsName(host, port);
+export function knownKeyTypes(entries: KnownHostEntry[], name: string): string[] {
   return [...new Set(entries.filter((e) => e.marker === undefined && entryMatches(e, name)).map((e) => e.keyType))];
 }
