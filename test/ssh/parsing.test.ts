@@ -135,6 +135,8 @@ Host *
     expect(skipped.port).toBe(22);
     expect(resolveHostConfig('Host=a\n  Port=7\n', 'a').port).toBe(7);
     expect(resolveHostConfig('Host a\n  HostKeyAlias a-key\n  ConnectTimeout 3\n', 'a')).toMatchObject({ hostKeyAlias: 'a-key', connectTimeout: 3 });
+    expect(resolveHostConfig('Host a\n  ProxyJump bastion\n', 'a').proxy).toBe('ProxyJump bastion');
+    expect(resolveHostConfig('Host a\n  ProxyCommand none\nHost *\n  ProxyJump x\n', 'a').proxy).toBe('');
   });
 });
 

@@ -211,6 +211,17 @@ describe('reaching the host', () => {
     }
   });
 
+  it('refuses a host that ~/.ssh/config reaches through a jump host, before connecting', async () => {
+    await writeFile(join(client.sshDir, 'config'), `Host behind\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  ProxyJump bastion.invalid\n`);
+    try {
+      const path = join(sandbox.dir, 'srv', 'behind.git');
+      const r = await annexd(['create-sibling', `behind:${path}`]);
+      await expectRefused(r, path, /~\/\.ssh\/config reaches behind through "ProxyJump bastion\.invalid", which annexd cannot follow yet/, await remotes());
+    } finally {
+      await rm(join(client.sshDir, 'config'), { force: true });
+    }
+  });
+
   it('refuses what is not an SSH target, before connecting', async () => {
     const cases: Array<[string[], RegExp, number]> = [
       [['create-sibling', '/local/path'], /is not an SSH target \(a local path\?\): use \[user@\]host:path or ssh:\/\//, 1],

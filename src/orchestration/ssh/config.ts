@@ -23,6 +23,8 @@ export interface HostConfig {
   connectTimeout?: number;
   /** HostKeyAlias: the name known_hosts files the host key under. */
   hostKeyAlias?: string;
+  /** ProxyJump or ProxyCommand, which ssh2 cannot follow: "ProxyJump bastion". */
+  proxy?: string;
 }
 
 /** Splits "Key value", "Key=value", with "quoted words". */
@@ -67,6 +69,7 @@ export function resolveHostConfig(text: string, alias: string): HostConfig {
     else if (key === 'identitiesonly') cfg.identitiesOnly ??= value.toLowerCase() === 'yes';
     else if (key === 'userknownhostsfile') cfg.userKnownHostsFiles ??= args;
     else if (key === 'hostkeyalias') cfg.hostKeyAlias ??= value;
+    else if ((key === 'proxyjump' || key === 'proxycommand') && cfg.proxy === undefined) cfg.proxy = value.toLowerCase() === 'none' ? '' : `${keyword} ${args.join(' ')}`;
     else if (key === 'connecttimeout' && cfg.connectTimeout === undefined && /^\d+$/.test(value)) cfg.connectTimeout = Number(value);
   }
   return cfg;

@@ -64,6 +64,10 @@ export interface ResolvedHost {
 
 export async function resolveHost(target: SshTarget, options: ConnectOptions = {}): Promise<ResolvedHost> {
   const cfg = await hostConfig(target.host);
+  if (cfg.proxy) {
+    // Connecting directly instead would reach another host, or time out: say so before trying.
+    throw new SshError(`~/.ssh/config reaches ${target.host} through "${cfg.proxy}", which annexd cannot follow yet: use a host annexd can reach directly, or make the sibling with "datalad create-sibling"`);
+  }
   const host = cfg.hostName ? expandPath(cfg.hostName.replace(/%h/g, target.host), { host: target.host, user: '' }) : target.host;
   const user = target.user ?? cfg.user ?? userInfo().username;
   const vars = { host, user };
