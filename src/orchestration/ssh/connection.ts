@@ -57,6 +57,7 @@ export interface ResolvedHost {
   port: number;
   user: string;
   identityFiles: string[];
+  /** IdentitiesOnly from ~/.ssh/config. */
   identitiesOnly: boolean;
   knownHostsFiles: string[];
   timeoutMs: number;
@@ -83,7 +84,7 @@ export async function resolveHost(target: SshTarget, options: ConnectOptions = {
     port,
     user,
     identityFiles: named.length ? named : DEFAULT_IDENTITIES.map((f) => join(home, '.ssh', f)),
-    identitiesOnly: Boolean(options.identityFiles?.length) || cfg.identitiesOnly === true,
+    identitiesOnly: cfg.identitiesOnly === true,
     knownHostsFiles,
     timeoutMs: options.timeoutMs ?? (cfg.connectTimeout ? cfg.connectTimeout * 1000 : 20_000),
   };
@@ -160,10 +161,14 @@ export class SshConnection {
     const env = options.env ?? process.env;
     const agentSocket = env.SSH_AUTH_SOCK && existsSync(env.SSH_AUTH_SOCK) ? env.SSH_AUTH_SOCK : undefined;
     const ssh2 = await loadSsh2();
-    const { keys, unusable } = await loadKeys(host.identityFiles, host.identitiesOnly && Boolean(options.identityFiles?.length), ssh2.utils.parseKey);
-    const auth: AnyAuthMethod[] = [];
-    if (agentSocket) auth.push({ type: 'agent', username: host.user, agent: agentSocket });
-    for (const { key } of keys) auth.push({ type: 'publickey', username: host.user, key });
+    const named = Boolean(options.identityFiles?.length);
+    const { keys, unusable } = await loadKeys(host.identityFiles, named, ssh2.utils.parseKey);
+    // Order as ssh: the agent's keys, then the files; a key named with -i goes first (servers stop after
+    // MaxAuthTries, and that is the one asked for); with IdentitiesOnly the agent only stands in when no file can be used.
+    const files: AnyAuthMethod[] = keys.map(({ key }) => ({ type: 'publickey', username: host.user, key }));
+    const useAgent = agentSocket !== undefined && (!host.identitiesOnly || named || files.length === 0);
+    const agent: AnyAuthMethod[] = useAgent ? [{ type: 'agent', username: host.user, agent: agentSocket }] : [];
+    const auth: AnyAuthMethod[] = named ? [...files, ...agent] : [...agent, ...files];
     if (auth.length === 0) {
       throw new SshError(
         `no key to log in to ${describe(host)} with: ${agentSocket ? '' : 'no ssh-agent (SSH_AUTH_SOCK is not set), '}${
@@ -198,7 +203,7 @@ export class SshConnection {
           return;
         }
         client.end();
-        reject(explain(err, host, { verdict, presented, keys, unusable, agentSocket, agentErrors }));
+        reject(explain(err, host, { verdict, presented, keys, unusable, agentSocket: useAgent ? agentSocket : undefined, agentErrors }));
       });
       // After an error this is a no-op (the promise is settled); alone, the server hung up before login.
       client.on('close', () => reject(new SshError(`${describe(host)} closed the connection before the login completed`)));
