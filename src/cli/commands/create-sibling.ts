@@ -38,7 +38,7 @@ Options:
                            (re)write the sibling. A path that is not a git
                            repository is never touched.
   -i, --identity KEYFILE   private key to log in with (repeatable; instead of
-                           the default ones; the agent is still asked first)
+                           the default ones, and tried before ssh-agent's keys)
   --description TEXT       git-annex description of the new repository
   --publish-depends NAME   sibling to publish to before this one (repeatable)
   --annex-wanted EXPR      preferred content of the sibling (git annex wanted)
