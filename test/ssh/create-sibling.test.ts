@@ -208,9 +208,11 @@ describe('create-sibling over SSH', () => {
     );
     // git's ssh reads the same config file (the last -F wins over the wrapper's -F /dev/null; OpenSSH ignores $HOME).
     const env = { GIT_SSH_COMMAND: `${repo.env.GIT_SSH_COMMAND as string} -F '${join(client.sshDir, 'config')}'` };
-    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', 'sshtest:~/home-ds.git', '--json'], { cwd: repo.path, env: { ...repo.env, ...env } });
+    // From a subdirectory: the dataset is the repository around it.
+    await mkdir(join(repo.path, 'sub'), { recursive: true });
+    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', 'sshtest:~/home-ds.git', '--json'], { cwd: join(repo.path, 'sub'), env: { ...repo.env, ...env } });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ sibling_name: 'sshtest', url: 'sshtest:~/home-ds.git', host: `${sshd.user}@127.0.0.1 port ${sshd.port}` });
+    expect(JSON.parse(r.stdout)).toMatchObject({ sibling_name: 'sshtest', url: 'sshtest:~/home-ds.git', host: `${sshd.user}@127.0.0.1 port ${sshd.port}`, path: repo.path });
     const remote = join(sshd.remoteHome, 'home-ds.git');
     expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
     await repo.okEnv(env, 'git', 'push', '-q', 'sshtest', 'main');

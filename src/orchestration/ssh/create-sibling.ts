@@ -132,7 +132,9 @@ const uuidOf = (r: CommandResult): string | undefined => /^uuid=(.+)$/m.exec(r.s
 const firstLine = (r: CommandResult): string => r.stderr.trim().split('\n').filter(Boolean).at(-1) ?? `exited with code ${r.code}`;
 
 export async function createSshSibling(options: CreateSiblingOptions): Promise<CreateSiblingRecord> {
-  const ds = options.dataset;
+  // The dataset is the repository around the given directory (as DataLad finds it from a subdirectory).
+  const top = await git(options.dataset, ['rev-parse', '--show-toplevel']);
+  const ds = top.code === 0 && top.stdout.trim() ? top.stdout.trim() : options.dataset;
   const existing = options.existing ?? 'error';
   const target = parseSshTarget(options.target);
   const name = options.name ?? target.host;
