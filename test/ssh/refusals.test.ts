@@ -140,6 +140,20 @@ describe('login', () => {
     expect(line).toContain('-i FILE');
   });
 
+  it('logs in with RSA and ECDSA keys found as ~/.ssh/id_rsa and ~/.ssh/id_ecdsa (rsa-sha2 signatures)', async () => {
+    await rm(join(client.sshDir, 'id_ed25519'));
+    for (const type of ['rsa', 'ecdsa'] as const) {
+      const key = await generateKey(join(client.sshDir, `id_${type}`), type);
+      await sshd.authorize(key.publicLine);
+      const { path, url, name } = fresh();
+      const r = await annexd(['create-sibling', url, '-s', name]);
+      expect(r.code, `${type}: ${r.stderr}`).toBe(0);
+      expect(existsSync(join(path, 'HEAD'))).toBe(true);
+      await rm(key.path);
+      await rm(`${key.path}.pub`);
+    }
+  });
+
   it('says how to use a key with a passphrase (ssh-agent), and never asks for one', async () => {
     await rm(join(client.sshDir, 'id_ed25519'));
     await generateKey(join(client.sshDir, 'id_ed25519'), 'ed25519', 'locked', 'correct horse');

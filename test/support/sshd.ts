@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,8 @@ export interface Sshd {
   remoteHome: string;
   /** Options for OpenSSH's ssh (git, git-annex) that trust this server and use the client key, nothing from ~/.ssh. */
   sshOptions(knownHostsFile: string): string[];
+  /** Adds a public key line to authorized_keys (read by sshd at each login). */
+  authorize(publicLine: string): Promise<void>;
   log(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -157,6 +159,7 @@ export async function startSshd(dir: string, options: { hostKeyTypes?: KeyType[]
         '-o', 'StrictHostKeyChecking=yes',
         '-o', 'BatchMode=yes',
       ],
+      authorize: (line: string) => appendFile(authorizedKeys, `${line}\n`),
       log: () => readFile(logFile, 'utf8').catch(() => ''),
       stop: async () => {
         if (child.exitCode !== null || child.pid === undefined) return;
