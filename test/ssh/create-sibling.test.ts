@@ -102,6 +102,32 @@ describe('create-sibling over SSH', () => {
     expect(again.code, again.stderr).toBe(0);
   });
 
+  it('annexd push to an SSH sibling whose host key git\'s ssh does not know, or that refuses its key, fails and pushes nothing', async () => {
+    const storage = join(sandbox.dir, 'srv', 'bad-storage.git');
+    const pub = join(sandbox.dir, 'srv', 'bad-pub.git');
+    expect((await annexd('create-sibling', url(storage), '-s', 'b-storage')).code).toBe(0);
+    expect((await annexd('create-sibling', url(pub), '-s', 'b-pub', '--publish-depends', 'b-storage')).code).toBe(0);
+    const stranger = join(sandbox.dir, 'stranger-key');
+    await exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    const base = ['ssh', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'GlobalKnownHostsFile=/dev/null'];
+    const cases: Array<[string, string]> = [
+      ['unknown host key', [...base, '-o', 'UserKnownHostsFile=/dev/null', '-i', sshd.clientKey.path].join(' ')],
+      ['wrong key', [...base, '-o', `UserKnownHostsFile=${client.knownHosts}`, '-i', stranger].join(' ')],
+    ];
+    for (const [what, ssh] of cases) {
+      const r = await exec(join(BIN_DIR, 'annexd'), ['push', '--to', 'b-pub'], { cwd: repo.path, env: { ...repo.env, GIT_SSH_COMMAND: ssh } });
+      expect(r.code, what).toBe(1);
+      // The git push waits for its dependency, which failed. ssh's own reason ("Host key verification
+      // failed.") does not reach push's lines yet: git annex copy --json says only "Transfer failed".
+      expect(r.stdout, what).toContain("publish(error): . (dataset) [not pushed to 'b-pub': publication dependency 'b-storage' failed");
+      // Nothing arrived anywhere: no refs, no content.
+      for (const remote of [storage, pub]) {
+        expect((await exec('git', ['rev-parse', '--verify', '-q', 'refs/heads/main'], { cwd: remote })).code, `${what}: ${remote}`).not.toBe(0);
+        expect((await exec('git', ['annex', 'contentlocation', await repo.key('big.dat')], { cwd: remote, env: repo.env })).code, `${what}: ${remote}`).not.toBe(0);
+      }
+    }
+  });
+
   it('--existing error (default) refuses an existing sibling name and an existing path, changing nothing', async () => {
     const remote = join(sandbox.dir, 'srv', 'exists.git');
     expect((await annexd('create-sibling', url(remote), '-s', 'twice')).code).toBe(0);
