@@ -2,56 +2,27 @@
  * annexd create-sibling against a real OpenSSH server on a loopback port:
  * the bare repository and git-annex on the host, the local sibling, then
  * git's own push and git-annex's own copy to it over OpenSSH's ssh; the
- * --existing modes; ~/.ssh/config; paths the shell must not split.
+ * --existing modes; ~/.ssh/config; IPv6; paths the shell must not split.
+ * (annexd push to such siblings: push.test.ts.)
  */
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exec, type ExecResult } from '../../src/util/exec.js';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { sshClient, startSshd, type SshClient, type Sshd } from '../support/sshd.js';
+import { describe, expect, it } from 'vitest';
+import { exec } from '../../src/util/exec.js';
+import { useSshScene } from '../support/sshd.js';
 import { BIN_DIR } from '../support/tools.js';
 
-let sandbox: Sandbox;
-let sshd: Sshd;
-let client: SshClient;
-let repo: AnnexRepo;
-
-beforeAll(async () => {
-  sandbox = await createSandbox();
-  sshd = await startSshd(join(sandbox.dir, 'sshd'));
-  client = await sshClient(sandbox.env.HOME as string, sshd);
-  Object.assign(sandbox.env, client.env);
-  repo = await AnnexRepo.create(sandbox, 'ds');
-  await repo.write('big.dat', Buffer.alloc(300_000, 7));
-  await repo.write('notes.txt', 'hello\n');
-  await repo.commitAll();
-});
-afterAll(async () => {
-  await sshd?.stop();
-  await sandbox?.cleanup();
-});
-
-const annexd = (...args: string[]): Promise<ExecResult> => exec(join(BIN_DIR, 'annexd'), args, { cwd: repo.path, env: repo.env });
-const gitIn = async (dir: string, ...args: string[]): Promise<string> => {
-  const r = await exec('git', args, { cwd: dir, env: repo.env });
-  if (r.code !== 0) throw new Error(`git ${args.join(' ')} in ${dir}: ${r.stderr}`);
-  return r.stdout.trim();
-};
-const config = async (key: string): Promise<string | undefined> => {
-  const r = await repo.run('git', ['config', '--get', key]);
-  return r.code === 0 ? r.stdout.trim() : undefined;
-};
-const url = (path: string): string => `ssh://${sshd.user}@127.0.0.1:${sshd.port}${path}`;
+const scene = useSshScene({ 'big.dat': Buffer.alloc(300_000, 7), 'notes.txt': 'hello\n' });
+const { annexd, gitIn, config, url } = scene;
 
 describe('create-sibling over SSH', () => {
   it('creates a bare git-annex repository on the host and the sibling; git push and git annex copy then reach it', async () => {
-    const remote = join(sandbox.dir, 'srv', 'datasets', 'ds.git');
+    const remote = join(scene.sandbox.dir, 'srv', 'datasets', 'ds.git');
     const r = await annexd('create-sibling', url(remote), '-s', 'pub', '--json');
     expect(r.code, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as Record<string, string>;
-    expect(rec).toMatchObject({ action: 'create-sibling', status: 'ok', type: 'dataset', sibling_name: 'pub', operation: 'created', url: url(remote), path: repo.path, git_reachable: true });
+    expect(rec).toMatchObject({ action: 'create-sibling', status: 'ok', type: 'dataset', sibling_name: 'pub', operation: 'created', url: url(remote), path: scene.repo.path, git_reachable: true });
     // On the host: bare, initialised for git-annex, HEAD naming the local branch.
     expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
     const uuid = await gitIn(remote, 'config', 'annex.uuid');
@@ -65,71 +36,20 @@ describe('create-sibling over SSH', () => {
     expect(await config('remote.pub.annex-ignore')).not.toBe('true');
 
     // git's own ssh and git-annex's own ssh use it.
-    await repo.ok('git', 'push', '-q', 'pub', 'main');
-    await repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'pub', 'big.dat', 'notes.txt');
-    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
-    const key = await repo.key('big.dat');
+    await scene.repo.ok('git', 'push', '-q', 'pub', 'main');
+    await scene.repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'pub', 'big.dat', 'notes.txt');
+    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(scene.repo.path, 'rev-parse', 'main'));
+    const key = await scene.repo.key('big.dat');
     const stored = await gitIn(remote, 'annex', 'contentlocation', key);
     expect((await readFile(join(remote, stored))).equals(Buffer.alloc(300_000, 7))).toBe(true);
     // And back: the content comes from the sibling after a drop.
-    await repo.ok('git', 'annex', 'drop', '--quiet', 'big.dat');
-    await repo.ok('git', 'annex', 'get', '--quiet', '--from', 'pub', 'big.dat');
-    expect((await readFile(join(repo.path, 'big.dat'))).equals(Buffer.alloc(300_000, 7))).toBe(true);
-  });
-
-  it('annexd push publishes to siblings it made: the SSH storage dependency first, then the git sibling, content before refs', async () => {
-    const storage = join(sandbox.dir, 'srv', 'push-storage.git');
-    const pub = join(sandbox.dir, 'srv', 'push-pub.git');
-    expect((await annexd('create-sibling', url(storage), '-s', 'p-storage')).code).toBe(0);
-    const made = await annexd('create-sibling', url(pub), '-s', 'p-pub', '--publish-depends', 'p-storage');
-    expect(made.code, made.stderr).toBe(0);
-    expect(await config('remote.p-pub.datalad-publish-depends')).toBe('p-storage');
-
-    const push = await annexd('push', '--to', 'p-pub', '--json');
-    expect(push.code, push.stdout + push.stderr).toBe(0);
-    const records = push.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const key = await repo.key('big.dat');
-    for (const [name, remote] of [['p-storage', storage], ['p-pub', pub]] as const) {
-      expect(records.some((r) => r.action === 'copy' && r.status === 'ok' && r.target === name), name).toBe(true);
-      expect(records.some((r) => r.action === 'publish' && r.status === 'ok' && r.target === name), name).toBe(true);
-      expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
-      expect((await readFile(join(remote, await gitIn(remote, 'annex', 'contentlocation', key)))).length).toBe(300_000);
-    }
-    const at = (pred: (r: Record<string, unknown>) => boolean): number => records.findIndex(pred);
-    expect(at((r) => r.action === 'copy' && r.target === 'p-storage')).toBeLessThan(at((r) => r.action === 'publish' && r.target === 'p-pub'));
-    // Nothing left to do the second time.
-    const again = await annexd('push', '--to', 'p-pub');
-    expect(again.code, again.stderr).toBe(0);
-  });
-
-  it('annexd push to an SSH sibling whose host key git\'s ssh does not know, or that refuses its key, fails and pushes nothing', async () => {
-    const storage = join(sandbox.dir, 'srv', 'bad-storage.git');
-    const pub = join(sandbox.dir, 'srv', 'bad-pub.git');
-    expect((await annexd('create-sibling', url(storage), '-s', 'b-storage')).code).toBe(0);
-    expect((await annexd('create-sibling', url(pub), '-s', 'b-pub', '--publish-depends', 'b-storage')).code).toBe(0);
-    const stranger = join(sandbox.dir, 'stranger-key');
-    await exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
-    const base = ['ssh', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'GlobalKnownHostsFile=/dev/null'];
-    const cases: Array<[string, string]> = [
-      ['unknown host key', [...base, '-o', 'UserKnownHostsFile=/dev/null', '-i', sshd.clientKey.path].join(' ')],
-      ['wrong key', [...base, '-o', `UserKnownHostsFile=${client.knownHosts}`, '-i', stranger].join(' ')],
-    ];
-    for (const [what, ssh] of cases) {
-      const r = await exec(join(BIN_DIR, 'annexd'), ['push', '--to', 'b-pub'], { cwd: repo.path, env: { ...repo.env, GIT_SSH_COMMAND: ssh } });
-      expect(r.code, what).toBe(1);
-      // The git push waits for its dependency, which failed. ssh's own reason ("Host key verification
-      // failed.") does not reach push's lines yet: git annex copy --json says only "Transfer failed".
-      expect(r.stdout, what).toContain("publish(error): . (dataset) [not pushed to 'b-pub': publication dependency 'b-storage' failed");
-      // Nothing arrived anywhere: no refs, no content.
-      for (const remote of [storage, pub]) {
-        expect((await exec('git', ['rev-parse', '--verify', '-q', 'refs/heads/main'], { cwd: remote })).code, `${what}: ${remote}`).not.toBe(0);
-        expect((await exec('git', ['annex', 'contentlocation', await repo.key('big.dat')], { cwd: remote, env: repo.env })).code, `${what}: ${remote}`).not.toBe(0);
-      }
-    }
+    await scene.repo.ok('git', 'annex', 'drop', '--quiet', 'big.dat');
+    await scene.repo.ok('git', 'annex', 'get', '--quiet', '--from', 'pub', 'big.dat');
+    expect((await readFile(join(scene.repo.path, 'big.dat'))).equals(Buffer.alloc(300_000, 7))).toBe(true);
   });
 
   it('--existing error (default) refuses an existing sibling name and an existing path, changing nothing', async () => {
-    const remote = join(sandbox.dir, 'srv', 'exists.git');
+    const remote = join(scene.sandbox.dir, 'srv', 'exists.git');
     expect((await annexd('create-sibling', url(remote), '-s', 'twice')).code).toBe(0);
     const uuid = await gitIn(remote, 'config', 'annex.uuid');
 
@@ -150,7 +70,7 @@ describe('create-sibling over SSH', () => {
   });
 
   it('--existing skip leaves an existing sibling and an existing path alone (notneeded, exit 0)', async () => {
-    const remote = join(sandbox.dir, 'srv', 'skip.git');
+    const remote = join(scene.sandbox.dir, 'srv', 'skip.git');
     expect((await annexd('create-sibling', url(remote), '-s', 'skipme')).code).toBe(0);
     const name = await annexd('create-sibling', url(`${remote}-new`), '-s', 'skipme', '--existing', 'skip', '--json');
     expect(name.code).toBe(0);
@@ -166,7 +86,7 @@ describe('create-sibling over SSH', () => {
 
   it('--existing reconfigure makes an existing repository the sibling (git-annex initialised if it was not), and refuses a path that is no repository', async () => {
     // A bare repository made by someone else, without git-annex.
-    const remote = join(sandbox.dir, 'srv', 'plain.git');
+    const remote = join(scene.sandbox.dir, 'srv', 'plain.git');
     await mkdir(remote, { recursive: true });
     await gitIn(remote, 'init', '--bare', '-q');
     const r = await annexd('create-sibling', url(remote), '-s', 'reconf', '--existing', 'reconfigure', '--json');
@@ -178,15 +98,15 @@ describe('create-sibling over SSH', () => {
     expect(await config('remote.reconf.annex-uuid')).toBe(uuid);
 
     // The sibling name exists now: reconfigure points it at another existing repository.
-    const moved = join(sandbox.dir, 'srv', 'moved.git');
+    const moved = join(scene.sandbox.dir, 'srv', 'moved.git');
     expect((await annexd('create-sibling', url(moved), '-s', 'elsewhere')).code).toBe(0);
     const again = await annexd('create-sibling', url(moved), '-s', 'reconf', '--existing', 'reconfigure');
     expect(again.code, again.stderr).toBe(0);
     expect(await config('remote.reconf.url')).toBe(url(moved));
-    await repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'reconf', 'notes.txt');
+    await scene.repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'reconf', 'notes.txt');
 
     // A directory with files but no repository: never turned into one.
-    const junk = join(sandbox.dir, 'srv', 'junk');
+    const junk = join(scene.sandbox.dir, 'srv', 'junk');
     await mkdir(junk, { recursive: true });
     await writeFile(join(junk, 'keep.txt'), 'mine\n');
     const refused = await annexd('create-sibling', url(junk), '-s', 'junk', '--existing', 'reconfigure');
@@ -198,7 +118,7 @@ describe('create-sibling over SSH', () => {
   });
 
   it('--existing reconfigure initialises git-annex at the top of a work tree repository', async () => {
-    const remote = join(sandbox.dir, 'srv', 'worktree');
+    const remote = join(scene.sandbox.dir, 'srv', 'worktree');
     await mkdir(remote, { recursive: true });
     await gitIn(remote, 'init', '-q');
     const r = await annexd('create-sibling', url(remote), '-s', 'wt', '--existing', 'reconfigure');
@@ -210,7 +130,7 @@ describe('create-sibling over SSH', () => {
   });
 
   it('says how to finish when the repository was made but configuring the sibling fails', async () => {
-    const remote = join(sandbox.dir, 'srv', 'half.git');
+    const remote = join(scene.sandbox.dir, 'srv', 'half.git');
     const r = await annexd('create-sibling', url(remote), '-s', 'half', '--annex-wanted', 'frobnicate');
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -218,67 +138,67 @@ describe('create-sibling over SSH', () => {
     expect(await config('remote.half.url')).toBeUndefined();
     const again = await annexd('create-sibling', url(remote), '-s', 'half', '--existing', 'reconfigure', '--annex-wanted', 'include=*.dat');
     expect(again.code, again.stderr).toBe(0);
-    expect((await repo.ok('git', 'annex', 'wanted', 'half')).stdout.trim()).toBe('include=*.dat');
+    expect((await scene.repo.ok('git', 'annex', 'wanted', 'half')).stdout.trim()).toBe('include=*.dat');
   });
 
   it('reads ~/.ssh/config for host:path (HostName, Port, User, HostKeyAlias, UserKnownHostsFile) and puts ~/ paths in the home directory', async () => {
     // The key is known only under the alias, in a file only the config names: both must be honoured.
     // ssh files a HostKeyAlias without the port.
-    const aliasLine = sshd.knownHostsLine.replace(`[127.0.0.1]:${sshd.port}`, 'sshtest-key');
-    const aliasFile = join(client.sshDir, 'known_hosts_alias');
+    const aliasLine = scene.sshd.knownHostsLine.replace(`[127.0.0.1]:${scene.sshd.port}`, 'sshtest-key');
+    const aliasFile = join(scene.client.sshDir, 'known_hosts_alias');
     await writeFile(aliasFile, `${aliasLine}\n`);
-    await appendFile(client.knownHosts, `${aliasLine}\n`); // for git's ssh, whose wrapper names this file
+    await appendFile(scene.client.knownHosts, `${aliasLine}\n`); // for git's ssh, whose wrapper names this file
     await writeFile(
-      join(client.sshDir, 'config'),
-      `Host sshtest\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n  HostKeyAlias sshtest-key\n  UserKnownHostsFile ${aliasFile}\n`,
+      join(scene.client.sshDir, 'config'),
+      `Host sshtest\n  HostName 127.0.0.1\n  Port ${scene.sshd.port}\n  User ${scene.sshd.user}\n  HostKeyAlias sshtest-key\n  UserKnownHostsFile ${aliasFile}\n`,
     );
     // git's ssh reads the same config file (the last -F wins over the wrapper's -F /dev/null; OpenSSH ignores $HOME).
-    const env = { GIT_SSH_COMMAND: `${repo.env.GIT_SSH_COMMAND as string} -F '${join(client.sshDir, 'config')}'` };
+    const env = { GIT_SSH_COMMAND: `${scene.repo.env.GIT_SSH_COMMAND as string} -F '${join(scene.client.sshDir, 'config')}'` };
     // From a subdirectory: the dataset is the repository around it.
-    await mkdir(join(repo.path, 'sub'), { recursive: true });
-    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', 'sshtest:~/home-ds.git', '--json'], { cwd: join(repo.path, 'sub'), env: { ...repo.env, ...env } });
+    await mkdir(join(scene.repo.path, 'sub'), { recursive: true });
+    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', 'sshtest:~/home-ds.git', '--json'], { cwd: join(scene.repo.path, 'sub'), env: { ...scene.repo.env, ...env } });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ sibling_name: 'sshtest', url: 'sshtest:~/home-ds.git', host: `${sshd.user}@127.0.0.1 port ${sshd.port}`, path: repo.path });
-    const remote = join(sshd.remoteHome, 'home-ds.git');
+    expect(JSON.parse(r.stdout)).toMatchObject({ sibling_name: 'sshtest', url: 'sshtest:~/home-ds.git', host: `${scene.sshd.user}@127.0.0.1 port ${scene.sshd.port}`, path: scene.repo.path });
+    const remote = join(scene.sshd.remoteHome, 'home-ds.git');
     expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
-    await repo.okEnv(env, 'git', 'push', '-q', 'sshtest', 'main');
-    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
+    await scene.repo.okEnv(env, 'git', 'push', '-q', 'sshtest', 'main');
+    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(scene.repo.path, 'rev-parse', 'main'));
   });
 
   it('says when git\'s own ssh cannot reach the new sibling yet, and the sibling works once it can', async () => {
-    const remote = join(sandbox.dir, 'srv', 'ssh-differs.git');
+    const remote = join(scene.sandbox.dir, 'srv', 'ssh-differs.git');
     // OpenSSH as git runs it here knows no host key: it fails where annexd's connection worked.
     const blind = { GIT_SSH_COMMAND: 'ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile=/dev/null -o GlobalKnownHostsFile=/dev/null' };
-    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', url(remote), '-s', 'blind', '--json'], { cwd: repo.path, env: { ...repo.env, ...blind } });
+    const r = await exec(join(BIN_DIR, 'annexd'), ['create-sibling', url(remote), '-s', 'blind', '--json'], { cwd: scene.repo.path, env: { ...scene.repo.env, ...blind } });
     expect(r.code, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as Record<string, string>;
-    expect(rec.message).toContain(`; but git's ssh cannot reach it yet (Host key verification failed.): make "ssh -p ${sshd.port} ${sshd.user}@127.0.0.1 true" work`);
+    expect(rec.message).toContain(`; but git's ssh cannot reach it yet (Host key verification failed.): make "ssh -p ${scene.sshd.port} ${scene.sshd.user}@127.0.0.1 true" work`);
     expect(rec.git_reachable).toBe(false);
     expect(await config('remote.blind.annex-ignore')).not.toBe('true');
     expect(await config('remote.blind.annex-uuid')).toBe(await gitIn(remote, 'config', 'annex.uuid'));
     // With a working ssh, the sibling takes content without any further setup.
-    await repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'blind', 'notes.txt');
+    await scene.repo.ok('git', 'annex', 'copy', '--quiet', '--to', 'blind', 'notes.txt');
   });
 
   it('reaches a host over IPv6 (ssh://[::1]:PORT/path, known_hosts [::1]:PORT)', async () => {
-    await appendFile(client.knownHosts, `${sshd.knownHostsLine.replace('[127.0.0.1]', '[::1]')}\n`);
-    const remote = join(sandbox.dir, 'srv', 'v6.git');
-    const v6 = `ssh://${sshd.user}@[::1]:${sshd.port}${remote}`;
+    await appendFile(scene.client.knownHosts, `${scene.sshd.knownHostsLine.replace('[127.0.0.1]', '[::1]')}\n`);
+    const remote = join(scene.sandbox.dir, 'srv', 'v6.git');
+    const v6 = `ssh://${scene.sshd.user}@[::1]:${scene.sshd.port}${remote}`;
     const r = await annexd('create-sibling', v6, '-s', 'v6', '--json');
     expect(r.code, `${r.stderr} (does this machine have an IPv6 loopback?)`).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ host: `${sshd.user}@::1 port ${sshd.port}`, git_reachable: true });
-    await repo.ok('git', 'push', '-q', 'v6', 'main');
-    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(repo.path, 'rev-parse', 'main'));
+    expect(JSON.parse(r.stdout)).toMatchObject({ host: `${scene.sshd.user}@::1 port ${scene.sshd.port}`, git_reachable: true });
+    await scene.repo.ok('git', 'push', '-q', 'v6', 'main');
+    expect(await gitIn(remote, 'rev-parse', 'main')).toBe(await gitIn(scene.repo.path, 'rev-parse', 'main'));
   });
 
   it('creates a path with spaces, quotes and shell characters exactly where named', async () => {
-    const remote = join(sandbox.dir, 'srv', `it's a "dir" $HOME; touch pwned`, 'ds.git');
+    const remote = join(scene.sandbox.dir, 'srv', `it's a "dir" $HOME; touch pwned`, 'ds.git');
     const description = `it's "ours"; $HOME \`id\``;
     const r = await annexd('create-sibling', url(remote), '-s', 'odd', '--description', description);
     expect(r.code, r.stderr).toBe(0);
     expect(await gitIn(remote, 'config', '--bool', 'core.bare')).toBe('true');
     expect(await gitIn(remote, 'cat-file', '-p', 'git-annex:uuid.log')).toContain(`${await gitIn(remote, 'config', 'annex.uuid')} ${description} timestamp=`);
-    expect(existsSync(join(sshd.remoteHome, 'pwned'))).toBe(false);
-    expect(existsSync(join(sandbox.dir, 'srv', 'pwned'))).toBe(false);
+    expect(existsSync(join(scene.sshd.remoteHome, 'pwned'))).toBe(false);
+    expect(existsSync(join(scene.sandbox.dir, 'srv', 'pwned'))).toBe(false);
   });
 });

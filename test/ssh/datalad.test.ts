@@ -1,42 +1,24 @@
 /**
  * Interop with Debian's real DataLad: a sibling made by annexd create-sibling
  * (with a publication dependency) is what `datalad push` expects, and
- * `datalad siblings` reads it back with the dependency.
+ * `datalad siblings` reads it back with the dependency; a sibling made by
+ * `datalad create-sibling` is adopted with --existing reconfigure.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { sshClient, startSshd, type Sshd } from '../support/sshd.js';
+import { useSshScene } from '../support/sshd.js';
 import { BIN_DIR, requireTool } from '../support/tools.js';
 
-let sandbox: Sandbox;
-let sshd: Sshd;
-let repo: AnnexRepo;
-
-beforeAll(async () => {
-  requireTool('datalad', 'apt-get install -y datalad');
-  sandbox = await createSandbox();
-  sshd = await startSshd(join(sandbox.dir, 'sshd'));
-  Object.assign(sandbox.env, (await sshClient(sandbox.env.HOME as string, sshd)).env);
-  repo = await AnnexRepo.create(sandbox, 'ds');
-  await repo.write('data/big.bin', Buffer.alloc(200_000, 3));
-  await repo.write('README', 'hi\n');
-  await repo.commitAll();
-});
-afterAll(async () => {
-  await sshd?.stop();
-  await sandbox?.cleanup();
-});
-
-const run = (cmd: string, args: string[]): Promise<ExecResult> => exec(cmd, args, { cwd: repo.path, env: repo.env });
-const url = (path: string): string => `ssh://${sshd.user}@127.0.0.1:${sshd.port}${path}`;
+const scene = useSshScene({ 'data/big.bin': Buffer.alloc(200_000, 3), README: 'hi\n' }, () => requireTool('datalad', 'apt-get install -y datalad'));
+const { url } = scene;
+const run = (cmd: string, args: string[]): Promise<ExecResult> => exec(cmd, args, { cwd: scene.repo.path, env: scene.repo.env });
 
 describe('create-sibling and DataLad', () => {
   it('datalad push publishes to siblings annexd created: the dependency first, then the git sibling with its content', async () => {
-    const storage = join(sandbox.dir, 'srv', 'storage.git');
-    const pub = join(sandbox.dir, 'srv', 'pub.git');
+    const storage = join(scene.sandbox.dir, 'srv', 'storage.git');
+    const pub = join(scene.sandbox.dir, 'srv', 'pub.git');
     expect((await run(join(BIN_DIR, 'annexd'), ['create-sibling', url(storage), '-s', 'storage'])).code).toBe(0);
     const made = await run(join(BIN_DIR, 'annexd'), ['create-sibling', url(pub), '-s', 'pub', '--publish-depends', 'storage']);
     expect(made.code, made.stderr).toBe(0);
@@ -60,9 +42,9 @@ describe('create-sibling and DataLad', () => {
     expect(results.findIndex((r) => r.action === 'copy' && r.target === 'storage')).toBeLessThan(results.findIndex((r) => r.action === 'publish' && r.target === 'pub'));
 
     // Content and history are on both hosts' repositories.
-    const key = await repo.key('data/big.bin');
+    const key = await scene.repo.key('data/big.bin');
     for (const remote of [storage, pub]) {
-      const loc = await exec('git', ['annex', 'contentlocation', key], { cwd: remote, env: repo.env });
+      const loc = await exec('git', ['annex', 'contentlocation', key], { cwd: remote, env: scene.repo.env });
       expect(loc.code, `${remote}: ${loc.stderr}`).toBe(0);
       expect((await readFile(join(remote, loc.stdout.trim()))).length).toBe(200_000);
       expect((await exec('git', ['rev-parse', 'main'], { cwd: remote })).stdout).toBe((await run('git', ['rev-parse', 'main'])).stdout);
@@ -70,7 +52,7 @@ describe('create-sibling and DataLad', () => {
   });
 
   it('takes over a sibling made by datalad create-sibling (a non-bare repository) with --existing reconfigure, writing the keys DataLad wrote', async () => {
-    const target = join(sandbox.dir, 'srv', 'by-datalad');
+    const target = join(scene.sandbox.dir, 'srv', 'by-datalad');
     const made = await run('/usr/bin/datalad', ['create-sibling', '-s', 'dl', url(target)]);
     expect(made.code, made.stdout + made.stderr).toBe(0);
     const keys = async (name: string): Promise<string[]> =>

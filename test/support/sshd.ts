@@ -11,9 +11,11 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { exec } from '../../src/util/exec.js';
+import { afterAll, beforeAll } from 'vitest';
+import { exec, type ExecResult } from '../../src/util/exec.js';
+import { AnnexRepo, createSandbox, type Sandbox } from './annex.js';
 import { onFreePort, pidExited } from './servers.js';
-import { requireTool } from './tools.js';
+import { BIN_DIR, requireTool } from './tools.js';
 
 const SSHD = '/usr/sbin/sshd';
 
@@ -205,3 +207,55 @@ export async function sshClient(home: string, sshd: Sshd, options: { trust?: boo
   };
 }
 
+
+/** A test file's world: a sandbox, a real sshd, a client HOME that trusts it, and a committed git-annex dataset. */
+export interface SshScene {
+  readonly sandbox: Sandbox;
+  readonly sshd: Sshd;
+  readonly client: SshClient;
+  readonly repo: AnnexRepo;
+  /** ssh://user@127.0.0.1:PORT/PATH on the test server. */
+  url(path: string): string;
+  /** annexd ARGS in the dataset. */
+  annexd(...args: string[]): Promise<ExecResult>;
+  /** git ARGS in `dir` (a repository on the host, say), its trimmed stdout; throws when git fails. */
+  gitIn(dir: string, ...args: string[]): Promise<string>;
+  /** `git config --get KEY` in the dataset, undefined when unset. */
+  config(key: string): Promise<string | undefined>;
+}
+
+/** Registers beforeAll/afterAll that set up (and take down) an SshScene whose dataset holds `files`. */
+export function useSshScene(files: Record<string, string | Buffer>, before?: () => void): SshScene {
+  const s = {} as { sandbox: Sandbox; sshd: Sshd; client: SshClient; repo: AnnexRepo };
+  beforeAll(async () => {
+    before?.();
+    s.sandbox = await createSandbox();
+    s.sshd = await startSshd(join(s.sandbox.dir, 'sshd'));
+    s.client = await sshClient(s.sandbox.env.HOME as string, s.sshd);
+    Object.assign(s.sandbox.env, s.client.env);
+    s.repo = await AnnexRepo.create(s.sandbox, 'ds');
+    for (const [path, content] of Object.entries(files)) await s.repo.write(path, content);
+    await s.repo.commitAll();
+  });
+  afterAll(async () => {
+    await s.sshd?.stop();
+    await s.sandbox?.cleanup();
+  });
+  return {
+    get sandbox() { return s.sandbox; },
+    get sshd() { return s.sshd; },
+    get client() { return s.client; },
+    get repo() { return s.repo; },
+    url: (path) => `ssh://${s.sshd.user}@127.0.0.1:${s.sshd.port}${path}`,
+    annexd: (...args) => exec(join(BIN_DIR, 'annexd'), args, { cwd: s.repo.path, env: s.repo.env }),
+    gitIn: async (dir, ...args) => {
+      const r = await exec('git', args, { cwd: dir, env: s.repo.env });
+      if (r.code !== 0) throw new Error(`git ${args.join(' ')} in ${dir}: ${r.stderr}`);
+      return r.stdout.trim();
+    },
+    config: async (key) => {
+      const r = await s.repo.run('git', ['config', '--get', key]);
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    },
+  };
+}
