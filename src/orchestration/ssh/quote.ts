@@ -8,11 +8,6 @@ export function shQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A command line of quoted words. */
-export function shCommand(...words: string[]): string {
-  return words.map(shQuote).join(' ');
-}
-
 /**
  * A path on the host as a shell word: `~/x` and `~user/x` keep the tilde
  * outside the quotes (the shell expands it, as git does for such paths);
