@@ -24,6 +24,7 @@ declare -A PACKAGES=(
   [zip]=zip                              # archive tests: zip archives
   [7z]=p7zip-full                        # archive tests: DataLad extracts with it; a 7z archive is refused
   [python3]=python3                      # archive tests: archives no archiver makes on purpose
+  [ssh-keygen]=openssh-client            # SSH tests: keys, known_hosts, git's own ssh
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
@@ -31,6 +32,8 @@ for cmd in "${!PACKAGES[@]}"; do
 done
 # lighttpd's WebDAV module has no command to look for.
 [ -f /usr/lib/lighttpd/mod_webdav.so ] || missing+=(lighttpd-mod-webdav)
+# sshd is in /usr/sbin, often not on a user's PATH: the SSH tests start it from there.
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if ((${#missing[@]})); then
   echo "annexd setup: installing ${missing[*]}" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else

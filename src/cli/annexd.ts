@@ -8,6 +8,7 @@ import { CredentialError } from '../credentials/model.js';
 import { RemoteError } from '../protocol/errors.js';
 import { out, UsageError, wantsJson, type Command } from './command.js';
 import { addArchiveContentCommand } from './commands/add-archive-content.js';
+import { createSiblingCommand } from './commands/create-sibling.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { devServerCommand } from './commands/dev-server.js';
@@ -16,7 +17,7 @@ import { s3UploadsCommand } from './commands/s3-uploads.js';
 import { siblingsCommand } from './commands/siblings.js';
 import { OrchestrationError } from '../orchestration/errors.js';
 
-const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, devServerCommand, pushCommand, s3UploadsCommand, siblingsCommand];
+const COMMANDS: Command[] = [addArchiveContentCommand, createSiblingCommand, credentialsCommand, demoCommand, devServerCommand, pushCommand, s3UploadsCommand, siblingsCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
