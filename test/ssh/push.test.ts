@@ -54,8 +54,9 @@ describe('annexd push to SSH siblings', () => {
     for (const [what, ssh] of cases) {
       const r = await exec(join(BIN_DIR, 'annexd'), ['push', '--to', 'b-pub'], { cwd: scene.repo.path, env: { ...scene.repo.env, GIT_SSH_COMMAND: ssh } });
       expect(r.code, what).toBe(1);
-      // The git push waits for its dependency, which failed. ssh's own reason ("Host key verification
-      // failed.") does not reach push's lines yet: git annex copy --json says only "Transfer failed".
+      // The git push waits for its dependency, which failed; ssh's own reason is named (git annex copy's
+      // results say only "Transfer failed").
+      expect(r.stdout, what).toMatch(what === 'unknown host key' ? /copy\(error\): .*Host key verification failed\./ : /copy\(error\): .*Permission denied/);
       expect(r.stdout, what).toContain("publish(error): . (dataset) [not pushed to 'b-pub': publication dependency 'b-storage' failed");
       // Nothing arrived anywhere: no refs, no content.
       for (const remote of [storage, pub]) {

@@ -123,9 +123,14 @@ export async function transfer(spec: TransferSpec, emit: (e: PushEvent) => void)
     report(true);
     return true;
   };
+  const reasons = new Set<string>();
   const failed = (what: string, stderr: string): void => {
-    // Failed without a failed result line (e.g. the remote could not be set up): one record says why.
-    if (!ok) return;
+    // git-annex's own results say only "Transfer failed" when the cause is below it (ssh refusing a
+    // host key or a login, a remote that could not be set up): what it wrote to stderr says why,
+    // once per distinct reason. Without a failed result line before, a record is due anyway.
+    const reason = stderr.trim() ? firstErrorLine({ code: 1, stdout: '', stderr }) : '';
+    if ((!ok && !reason) || reasons.has(reason)) return;
+    reasons.add(reason);
     ok = false;
     emit({
       kind: 'record',
@@ -136,7 +141,7 @@ export async function transfer(spec: TransferSpec, emit: (e: PushEvent) => void)
         type: 'dataset',
         refds: spec.refds,
         target: spec.target,
-        message: `git annex ${what} --to ${spec.target} failed: ${firstErrorLine({ code: 1, stdout: '', stderr })}`,
+        message: `git annex ${what} --to ${spec.target} failed: ${reason || firstErrorLine({ code: 1, stdout: '', stderr })}`,
       },
     });
   };
