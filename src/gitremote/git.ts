@@ -39,13 +39,15 @@ export function run(cwd: string, cmd: string, args: string[], opts: RunOptions =
 
 /** The last meaningful line of a failed command's output, for a one-line error. */
 export function lastLine(r: ExecResult): string {
-  const lines = `${r.stderr}\n${r.stdout}`
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !/^\(recording state in git|^\(merging|^ok$|^failed$|^\d+%|Cannot run git-annex-backend/.test(l));
-  // git-annex's own summary ("git-annex: get: 1 failed") says less than the line before it.
-  const useful = lines.filter((l) => !/^git-annex: \S+: \d+ failed$/.test(l));
-  return redact((useful.at(-1) ?? lines.at(-1) ?? `exit code ${r.code}`).replace(/^error: /, ''));
+  const pick = (text: string): string | undefined =>
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^\(recording state in git|^\(merging|^ok$|^failed$|^\d+%|Cannot run git-annex-backend|^(git-annex: )?\S+: \d+ failed$/.test(l))
+      .at(-1);
+  // Errors are on stderr; git-annex's stdout only names the step ("initremote origin").
+  const line = pick(r.stderr) ?? pick(r.stdout) ?? `exit code ${r.code}`;
+  return redact(line.replace(/^(error|git-annex): /, ''));
 }
 
 /** Runs a command and throws a GitRemoteError with `what` and the command's last line when it fails. */

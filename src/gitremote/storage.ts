@@ -142,7 +142,10 @@ export class Storage {
     if (got.code !== 0) {
       const present = await this.annex(['checkpresentkey', key, from]);
       if (present.code === 1) return undefined;
-      throw new GitRemoteError(`cannot read ${key} from the storage: ${lastLine(present.code === 0 ? got : present)}`);
+      const why = lastLine(present.code === 0 ? got : present);
+      // git-annex asked git-annex-backend-XDLRA, which found no refs file or ZIP.
+      if (/Verification of content failed/.test(why)) throw new GitRemoteError(`${key} on the storage is corrupt or truncated (not a refs file or ZIP archive)`);
+      throw new GitRemoteError(`cannot read ${key} from the storage: ${why}`);
     }
     const loc = (await ok(this.dir, 'git annex contentlocation', 'git', ['annex', 'contentlocation', key], { env: this.env })).trim();
     return readFile(join(this.dir, loc));

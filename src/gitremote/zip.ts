@@ -113,7 +113,8 @@ export async function extractRepoArchive(file: string, dest: string): Promise<vo
       if (entry.generalPurposeBitFlag & 1) throw new GitRemoteError(`member "${raw}" is encrypted`);
       await mkdir(join(dest, ...parts.slice(0, -1)), { recursive: true });
       if (entry.compressionMethod === 14) {
-        const rawData = await readAll(await zip.openReadStreamPromise(entry, { decompress: false }));
+        // yauzl decodes only deflate: a method-14 member is read raw (decodeFileData: false).
+        const rawData = await readAll(await zip.openReadStreamPromise(entry, { decodeFileData: false }));
         await writeFile(target, await decodeZipLzma(rawData, entry.uncompressedSize, raw), { flag: 'wx' });
       } else if (entry.compressionMethod === 0 || entry.compressionMethod === 8) {
         await pipeline(await zip.openReadStreamPromise(entry), createWriteStream(target, { flags: 'wx' }));
