@@ -7,11 +7,11 @@ import { REPO_ROOT, requireTool } from '../support/tools.js';
 
 export const PY_DEPOSIT = join(REPO_ROOT, 'test', 'gitremote', 'deposit.py');
 
-export function git(sb: Sandbox, cwd: string, ...args: string[]): Promise<ExecResult> {
+export function git(sb: Pick<Sandbox, "env">, cwd: string, ...args: string[]): Promise<ExecResult> {
   return exec('git', args, { cwd, env: sb.env });
 }
 
-export async function gitOk(sb: Sandbox, cwd: string, ...args: string[]): Promise<string> {
+export async function gitOk(sb: Pick<Sandbox, "env">, cwd: string, ...args: string[]): Promise<string> {
   const r = await git(sb, cwd, ...args);
   if (r.code !== 0) throw new Error(`git ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
