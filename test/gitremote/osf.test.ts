@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
 import { useOsfSuite } from '../support/osf.js';
+import { exec } from '../../src/util/exec.js';
+import { requireTool } from '../support/tools.js';
 import { git, gitOk } from './helpers.js';
 import { cloneFetchPush, twoWriters, type Ctx } from './scenarios.js';
 
@@ -61,5 +63,15 @@ describe('git-remote-osf on the OSF-compatible server', () => {
     expect(get.stdout).toMatch(/from osf-storage/);
     expect(await readFile(join(cl, 'data', 'big.bin'))).toEqual(Buffer.alloc(200_000, 7));
     expect(existsSync(join(cl, '.git', 'annex', 'objects'))).toBe(true);
+
+    // Debian's DataLad (0.18.1, no datalad-next, no datalad-osf) clones and gets through our helpers on PATH
+    requireTool('datalad', 'apt-get install -y datalad');
+    const dl = join(suite.sandbox.dir, 'published-datalad');
+    const d = await exec('/usr/bin/datalad', ['clone', osfUrl(node), dl], { env, cwd: suite.sandbox.dir });
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    await gitOk({ env }, dl, 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
+    const dget = await exec('/usr/bin/datalad', ['get', 'data/big.bin'], { env, cwd: dl });
+    expect(dget.code, dget.stdout + dget.stderr).toBe(0);
+    expect(await readFile(join(dl, 'data', 'big.bin'))).toEqual(Buffer.alloc(200_000, 7));
   });
 });
