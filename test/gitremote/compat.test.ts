@@ -8,6 +8,7 @@ import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../support/annex.js';
+import { runLighttpd } from '../support/servers.js';
 import { commit, expectOneLine, git, gitOk, log, newRepo, python } from './helpers.js';
 
 let sb: Sandbox;
@@ -70,6 +71,54 @@ describe('deposits as datalad-next makes them', () => {
     expect(j.names).toContain('HEAD');
     expect(j.names.some((x) => x.startsWith('hooks'))).toBe(false);
     expect(j.fsck).toBe(0);
+  });
+});
+
+describe('export-mode deposits (exporttree=yes) and plain HTTP, as datalad-next writes them: read', () => {
+  let dir: string;
+  beforeAll(async () => {
+    const src = await newRepo(sb, 'ex-src', 'e1', 'e2');
+    const bare = join(sb.dir, 'ex-src.git');
+    await gitOk(sb, sb.dir, 'clone', '-q', '--bare', src, bare);
+    dir = join(sb.dir, 'www', 'ds');
+    await mkdir(dir, { recursive: true });
+    const w = await python(['write', bare, dir, 'export'], sb.env);
+    expect(w.code, w.stderr).toBe(0);
+  });
+
+  it('clones from a directory remote in export mode, and refuses to push there in one line', async () => {
+    const url = `datalad-annex::?type=directory&directory=${dir}&encryption=none&exporttree=yes`;
+    const cl = join(sb.dir, 'ex-clone');
+    const r = await git(sb, sb.dir, 'clone', url, cl);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await log(sb, cl)).toEqual(['e2', 'e1']);
+    await commit(sb, cl, 'e3');
+    const p = await git(sb, cl, 'push');
+    expectOneLine(p, 'git-remote-datalad-annex', /does not push to export-mode deposits/);
+    expect(await log(sb, cl)).toEqual(['e3', 'e2', 'e1']);
+  });
+
+  it('clones datalad-annex::http://… (type=web, read-only) from a plain web server (lighttpd)', async () => {
+    const pid = join(sb.dir, 'web.pid');
+    const www = join(sb.dir, 'www');
+    const server = await runLighttpd(
+      sb.dir,
+      pid,
+      (port) => `server.document-root = "${www}"\nserver.bind = "127.0.0.1"\nserver.port = ${port}\nserver.pid-file = "${pid}"\nserver.errorlog = "${sb.dir}/web-error.log"\n`,
+      '/ds/.datalad/dotgit/refs',
+    );
+    try {
+      const cl = join(sb.dir, 'web-clone');
+      const r = await git({ env: { ...sb.env } }, sb.dir, 'clone', `datalad-annex::http://127.0.0.1:${server.port}/ds`, cl);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await log(sb, cl)).toEqual(['e2', 'e1']);
+      await commit(sb, cl, 'w3');
+      expectOneLine(await git(sb, cl, 'push'), 'git-remote-datalad-annex', /read-only \(type=web/);
+      const missing = await git(sb, sb.dir, 'clone', `datalad-annex::http://127.0.0.1:${server.port}/nothing-here`, join(sb.dir, 'web-none'));
+      expect(missing.stderr).toMatch(/no dataset deposited at datalad-annex::http:\/\/127\.0\.0\.1:\d+\/nothing-here yet/);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

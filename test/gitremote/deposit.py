@@ -6,7 +6,8 @@ XDLRA--refs is "<sha> <ref>" lines plus "@<HEAD target> HEAD"; XDLRA--repo-expor
 is shutil.make_archive's ZIP of the bare repository, LZMA-compressed; keys sit
 at hashdirmixed paths 3f7/4a3 and eb3/ca0 of a directory special remote.
 
-  deposit.py write BAREREPO STOREDIR          deposit BAREREPO as datalad-next does
+  deposit.py write BAREREPO STOREDIR [export] deposit BAREREPO as datalad-next does (export:
+                                              the exporttree=yes layout .datalad/dotgit/refs, repo.zip)
   deposit.py read STOREDIR DEST               extract as datalad-next does; print JSON
   deposit.py hostile STOREDIR KIND            replace the archive by a hostile one
 """
@@ -21,7 +22,13 @@ KEYS = {'refs': ('3f7/4a3', 'XDLRA--refs'), 'repo': ('eb3/ca0', 'XDLRA--repo-exp
 SAFE = ['branches', 'hooks', 'info', 'objects', 'refs', 'config', 'packed-refs', 'description', 'HEAD']
 
 
+EXPORT = {'refs': '.datalad/dotgit/refs', 'repo': '.datalad/dotgit/repo.zip'}
+LAYOUT = {'export': False}
+
+
 def keypath(store, which):
+    if LAYOUT['export']:
+        return os.path.join(store, EXPORT[which])
     prefix, key = KEYS[which]
     return os.path.join(store, prefix, key, key)
 
@@ -92,6 +99,7 @@ def hostile(store, kind):
 if __name__ == '__main__':
     cmd = sys.argv[1]
     if cmd == 'write':
+        LAYOUT['export'] = sys.argv[4:] == ['export']
         write(sys.argv[2], sys.argv[3])
     elif cmd == 'read':
         read(sys.argv[2], sys.argv[3])
