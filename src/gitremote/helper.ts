@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { readSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { credentialEnv } from './credentials.js';
 import { Deposit } from './deposit.js';
 import { GitRemoteError } from './errors.js';
 import { cleanEnv, lastLine, run } from './git.js';
@@ -89,7 +90,7 @@ export class RemoteHelper {
     if (this.deposit) return this.deposit;
     await mkdir(this.workdir, { recursive: true });
     this.progress(`connecting to ${this.o.spec.display}`);
-    this.storage = await Storage.open(this.workdir, this.o.spec);
+    this.storage = await Storage.open(this.workdir, this.o.spec, await credentialEnv(this.o.spec, this.o.gitDir));
     this.deposit = new Deposit(this.storage, this.workdir, this.o.spec.display, (m) => this.progress(m));
     return this.deposit;
   }

@@ -31,6 +31,21 @@ describe('git-remote-datalad-annex on WebDAV', () => {
     expect(await log(ctx() as never, b)).toEqual(['one']);
   });
 
+  it('dlacredential=NAME: a DataLad credential (git config user, secret in the environment) for type=webdav; a missing one is one line', async () => {
+    const url = suite.dav.collection('dlacred');
+    const env = { ...suite.sandbox.env, DATALAD_CREDENTIAL_MYDAV_SECRET: suite.dav.password };
+    const a = await newRepo({ ...suite.sandbox, env } as never, 'dlacred-a', 'c1');
+    await gitOk({ env }, a, 'config', 'datalad.credential.mydav.user', suite.dav.user);
+    const u = `datalad-annex::?type=webdav&encryption=none&url=${encodeURIComponent(url)}&dlacredential=mydav`;
+    await gitOk({ env }, a, 'remote', 'add', 'dep', u);
+    const p = await git({ env }, a, 'push', 'dep', 'main');
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stderr).not.toContain(suite.dav.password);
+    const b = await git({ env: suite.sandbox.env }, suite.sandbox.dir, 'clone', u.replace('mydav', 'nosuch'), join(suite.sandbox.dir, 'dlacred-b'));
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/git-remote-datalad-annex: dlacredential=nosuch: DataLad has no credential of that name/);
+  });
+
   it('a wrong password is one line naming the storage', async () => {
     const url = suite.dav.collection('wrongpw');
     const env = { ...ctx().env, WEBDAV_PASSWORD: 'wrong' };
