@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readSync, writeSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentialEnv } from './credentials.js';
 import { Deposit } from './deposit.js';
@@ -41,6 +41,16 @@ function readLine(): string | undefined {
     if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : undefined;
     if (buf[0] === 0x0a) return Buffer.from(bytes).toString('utf8');
     bytes.push(buf[0]!);
+  }
+}
+
+/** What a killed helper left (a throwaway repository, a half-made mirror), once a day old: never another live run's. */
+async function sweepLeftovers(workdir: string): Promise<void> {
+  const dayAgo = Date.now() - 24 * 3600_000;
+  for (const name of await readdir(workdir).catch(() => [] as string[])) {
+    if (!/^(repoannex|mirror-new|mirror-old|repo|upload)-[0-9a-f]{8}/.test(name)) continue;
+    const st = await stat(join(workdir, name)).catch(() => undefined);
+    if (st && st.mtimeMs < dayAgo) await rm(join(workdir, name), { recursive: true, force: true });
   }
 }
 
@@ -89,6 +99,7 @@ export class RemoteHelper {
   private async open(): Promise<Deposit> {
     if (this.deposit) return this.deposit;
     await mkdir(this.workdir, { recursive: true });
+    await sweepLeftovers(this.workdir);
     this.progress(`connecting to ${this.o.spec.display}`);
     this.storage = await Storage.open(this.workdir, this.o.spec, await credentialEnv(this.o.spec, this.o.gitDir));
     this.deposit = new Deposit(this.storage, this.workdir, this.o.spec.display, (m) => this.progress(m));
