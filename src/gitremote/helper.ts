@@ -111,6 +111,15 @@ export class RemoteHelper {
     return r.code === 0 ? r.stdout.trim() : undefined;
   }
 
+  /** git config annexd.gitremote.leaseWindow (seconds), for slow storage. */
+  private async leaseWindow(): Promise<number | undefined> {
+    const r = await run(this.o.gitDir, 'git', ['config', '--get', 'annexd.gitremote.leaseWindow'], { env: { ...process.env, GIT_DIR: this.o.gitDir } });
+    if (r.code !== 0) return undefined;
+    const s = Number(r.stdout.trim());
+    if (!Number.isFinite(s) || s < 1 || s > 600) throw new GitRemoteError(`git config annexd.gitremote.leaseWindow is "${r.stdout.trim()}": give seconds, 1 to 600`);
+    return s * 1000;
+  }
+
   async close(): Promise<void> {
     await this.storage?.close();
   }
@@ -178,7 +187,7 @@ export class RemoteHelper {
     if (this.listed === null) await this.list(true);
     if (this.dryRun) return this.pushToMirror(specs, dsts, deposit, true);
     this.storage!.refuseWrite();
-    const lease = await acquireLease(this.storage!, this.workdir, (m) => this.say(m));
+    const lease = await acquireLease(this.storage!, this.workdir, (m) => this.say(m), await this.leaseWindow());
     try {
       const now = await deposit.state();
       if (now.text !== this.listed) {

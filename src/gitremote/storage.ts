@@ -138,14 +138,20 @@ export class Storage {
     if (this.mode === 'export') await this.setExported(await this.tree([key]));
     await this.annex(['dropkey', '--force', key]);
     const from = this.mode === 'web' ? 'web' : 'origin';
+    const present = async (): Promise<boolean> => {
+      const r = await this.annex(['checkpresentkey', key, from]);
+      if (r.code === 0 || r.code === 1) return r.code === 0;
+      throw new GitRemoteError(`cannot read ${key} from the storage: ${lastLine(r)}`);
+    };
+    // The lease is mostly absent: one presence check costs one remote start, a failed download two.
+    if (key === LEASE_KEY && !(await present())) return undefined;
     // The lease is a WORM key, which git-annex will not fetch from a special
     // remote unverified unless told; it is parsed as JSON and nothing more.
     const unverified = key === LEASE_KEY ? ['-c', 'annex.security.allow-unverified-downloads=ACKTHPPT'] : [];
     const got = await run(this.dir, 'git', [...unverified, 'annex', 'transferkey', key, `--from=${from}`], { env: this.env });
     if (got.code !== 0) {
-      const present = await this.annex(['checkpresentkey', key, from]);
-      if (present.code === 1) return undefined;
-      const why = lastLine(present.code === 0 ? got : present);
+      if (!(await present())) return undefined;
+      const why = lastLine(got);
       // git-annex asked git-annex-backend-XDLRA, which found no refs file or ZIP.
       if (/Verification of content failed/.test(why)) throw new GitRemoteError(`${key} on the storage is corrupt or truncated (not a refs file or ZIP archive)`);
       throw new GitRemoteError(`cannot read ${key} from the storage: ${why}`);

@@ -54,4 +54,25 @@ describe('a cut upload', () => {
       await proxy.stop();
     }
   });
+
+  it('storage too slow for the lease window: one line naming git config annexd.gitremote.leaseWindow; nothing is pushed', async () => {
+    const env = { ...suite.sandbox.env, ...suite.s3.credsEnv };
+    const bucket = suite.s3.bucket('slow');
+    const proxy = await startFaultProxy({ target: suite.s3.endpoint, latencyMs: 250 });
+    try {
+      const url = `datalad-annex::?type=external&externaltype=annexd-s3&encryption=none&bucket=${bucket}&endpoint=${proxy.url}`;
+      const a = await newRepo({ ...suite.sandbox, env }, 'slow-a', 's1');
+      await gitOk({ env }, a, 'config', 'annexd.gitremote.leaseWindow', '1');
+      await gitOk({ env }, a, 'remote', 'add', 'dep', url);
+      const r = await git({ env }, a, 'push', 'dep', 'main');
+      expect(r.code).not.toBe(0);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('git-remote-datalad-annex:'));
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/over the 1 s window: raise it with git config annexd\.gitremote\.leaseWindow/);
+      expect(await suite.s3.list(bucket)).toEqual([]);
+      expect((await gitOk({ env }, a, 'log', '--format=%s')).trim()).toBe('s1');
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
