@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../support/annex.js';
 import { runLighttpd } from '../support/servers.js';
+import { requireTool } from '../support/tools.js';
+import { exec } from '../../src/util/exec.js';
 import { commit, expectOneLine, git, gitOk, log, newRepo, python } from './helpers.js';
 
 let sb: Sandbox;
@@ -71,6 +73,32 @@ describe('deposits as datalad-next makes them', () => {
     expect(j.names).toContain('HEAD');
     expect(j.names.some((x) => x.startsWith('hooks'))).toBe(false);
     expect(j.fsck).toBe(0);
+  });
+});
+
+describe("Debian's DataLad (0.18.1, without datalad-next) through annexd's helper", () => {
+  it('datalad push --to a datalad-annex sibling twice (the first and the second push datalad-osf users hit), then datalad clone', async () => {
+    requireTool('datalad', 'apt-get install -y datalad');
+    const s = await store();
+    const ds = join(sb.dir, 'dl-ds');
+    const dl = (cwd: string, ...args: string[]) => exec('/usr/bin/datalad', args, { cwd, env: sb.env });
+    expect((await dl(sb.dir, 'create', ds)).code).toBe(0);
+    await writeFile(join(ds, 'f.txt'), 'hello\n');
+    expect((await dl(ds, 'save', '-m', 'first')).code).toBe(0);
+    await gitOk(sb, ds, 'remote', 'add', 'dep', s.url);
+    const p1 = await dl(ds, 'push', '--to', 'dep');
+    expect(p1.code, p1.stdout + p1.stderr).toBe(0);
+    expect(p1.stderr + p1.stdout).not.toMatch(/couldn't find remote refs|fatal/);
+    await writeFile(join(ds, 'g.txt'), 'again\n');
+    expect((await dl(ds, 'save', '-m', 'second')).code).toBe(0);
+    const p2 = await dl(ds, 'push', '--to', 'dep');
+    expect(p2.code, p2.stdout + p2.stderr).toBe(0);
+    expect(p2.stderr + p2.stdout).not.toMatch(/fetch first|rejected/);
+    const cl = join(sb.dir, 'dl-clone');
+    const c = await dl(sb.dir, 'clone', s.url, cl);
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect((await log(sb, cl))[0]).toBe('second');
+    expect(await gitOk(sb, cl, 'branch', '-r')).toMatch(/origin\/git-annex/);
   });
 });
 
@@ -212,6 +240,20 @@ describe('bad deposits and URLs: one line, nothing half made', () => {
     const again = await git(sb, sb.dir, 'clone', s.url, join(sb.dir, 'empty-reclone'));
     expect(again.code, again.stderr).toBe(0);
     expect(await log(sb, join(sb.dir, 'empty-reclone'))).toEqual(['first']);
+  });
+
+  it('--help for each program; run by hand without git: one line saying so', async () => {
+    for (const [prog, text] of [
+      ['git-remote-datalad-annex', /datalad-annex::\?type=/],
+      ['git-remote-osf', /osf:\/\/ab12c/],
+    ] as const) {
+      const h = await exec(prog, ['--help'], { env: sb.env });
+      expect(h.code).toBe(0);
+      expect(h.stdout).toMatch(text);
+      const bare = await exec(prog, ['origin', 'osf://ab12c'], { env: sb.env });
+      expect(bare.code).toBe(1);
+      expect(bare.stderr.trim()).toMatch(new RegExp(`^${prog}: GIT_DIR is not set: this program is run by git`));
+    }
   });
 
   it('an unknown type, a missing parameter and storage that is not there: one line each', async () => {
