@@ -9,7 +9,10 @@
  * Annex mode: the deposit's files are keys (XDLRA--refs, XDLRA--repo-export,
  * and annexd's lease key). A write is setkey + `transferkey --to origin`,
  * which replaces the object in place (never drop-then-copy, which would leave
- * a window with no deposit). Export-mode deposits (exporttree=yes: the files
+ * a window with no deposit). Every read and write is its own git-annex run,
+ * so its special remote starts afresh: a long-lived one (batch mode) may
+ * answer from what it listed earlier (annexd-osf trusts a listing for 30 s),
+ * and the lease and the refs check must see another writer's latest write. Export-mode deposits (exporttree=yes: the files
  * .datalad/dotgit/refs and repo.zip) and type=web (plain HTTP) are read only.
  */
 import { randomBytes } from 'node:crypto';
