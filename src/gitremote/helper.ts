@@ -21,7 +21,7 @@ import { credentialEnv } from './credentials.js';
 import { Deposit } from './deposit.js';
 import { GitRemoteError } from './errors.js';
 import { cleanEnv, lastLine, run } from './git.js';
-import { acquireLease } from './lease.js';
+import { acquireLease, type LeaseHolder } from './lease.js';
 import { Storage } from './storage.js';
 import type { RemoteSpec } from './url.js';
 
@@ -81,6 +81,7 @@ export class RemoteHelper {
   private deposit: Deposit | undefined;
   private listed: string | undefined | null = null;
   private readonly workdir: string;
+  private readonly leaseHolder: LeaseHolder = {};
 
   constructor(private readonly o: HelperOptions) {
     // A remote's name, or for a bare URL a digest of it: the name is a path component.
@@ -118,6 +119,13 @@ export class RemoteHelper {
     const s = Number(r.stdout.trim());
     if (!Number.isFinite(s) || s < 1 || s > 600) throw new GitRemoteError(`git config annexd.gitremote.leaseWindow is "${r.stdout.trim()}": give seconds, 1 to 600`);
     return s * 1000;
+  }
+
+  /** Ctrl-C or SIGTERM: a lease of ours is removed, so other pushers need not wait for it to expire. */
+  async interrupted(): Promise<void> {
+    const abandon = this.leaseHolder.abandon;
+    this.leaseHolder.abandon = undefined;
+    if (abandon) await abandon().catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -187,7 +195,7 @@ export class RemoteHelper {
     if (this.listed === null) await this.list(true);
     if (this.dryRun) return this.pushToMirror(specs, dsts, deposit, true);
     this.storage!.refuseWrite();
-    const lease = await acquireLease(this.storage!, this.workdir, (m) => this.say(m), await this.leaseWindow());
+    const lease = await acquireLease(this.storage!, this.workdir, (m) => this.say(m), await this.leaseWindow(), this.leaseHolder);
     try {
       const now = await deposit.state();
       if (now.text !== this.listed) {
@@ -209,6 +217,7 @@ export class RemoteHelper {
       return results;
     } finally {
       await lease.release();
+      this.leaseHolder.abandon = undefined;
     }
   }
 

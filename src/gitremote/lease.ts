@@ -55,8 +55,25 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-export async function acquireLease(storage: Storage, workdir: string, say: (m: string) => void, windowMs = DEFAULT_WINDOW_MS): Promise<Lease> {
+/**
+ * What an interrupted push must undo: set once a lease of ours may be on the
+ * storage (from its write on), it removes the lease if it is still ours.
+ */
+export interface LeaseHolder {
+  abandon?: () => Promise<void>;
+}
+
+export async function acquireLease(
+  storage: Storage,
+  workdir: string,
+  say: (m: string) => void,
+  windowMs = DEFAULT_WINDOW_MS,
+  holder: LeaseHolder = {},
+): Promise<Lease> {
   const id = randomBytes(12).toString('hex');
+  holder.abandon = async () => {
+    if (parse(await storage.read(LEASE_KEY))?.id === id) await storage.remove(LEASE_KEY);
+  };
   const file = join(workdir, 'lease');
   const began = Date.now();
   let told = false;

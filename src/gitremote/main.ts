@@ -13,6 +13,25 @@ export async function runHelper(program: string, help: string, parse: (url: stri
   }
   process.stderr.on('error', () => undefined);
   let helper: RemoteHelper | undefined;
+  // Git's process group gets the signal too, so the git-annex runs under way
+  // stop by themselves; the helper then takes its lease back and exits. Git
+  // itself is gone by then and signals its children again as it dies, so
+  // later signals are ignored; the clean-up is bounded in time instead.
+  let signalled = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    const code = 128 + (sig === 'SIGINT' ? 2 : 15);
+    if (signalled) return;
+    signalled = true;
+    const giveUp = setTimeout(() => process.exit(code), 15_000);
+    void (async () => {
+      await helper?.interrupted();
+      await helper?.close().catch(() => undefined);
+      clearTimeout(giveUp);
+      process.exit(code);
+    })();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     if (args.length < 1 || args.length > 2) throw new GitRemoteError(`usage: ${program} REMOTE [URL] (git runs this program for its URLs; see --help)`);
     const gitDir = process.env.GIT_DIR;
@@ -22,6 +41,8 @@ export async function runHelper(program: string, help: string, parse: (url: stri
     helper = new RemoteHelper({ program, remoteName, spec, gitDir: resolve(gitDir) });
     process.exitCode = await helper.serve();
   } catch (err) {
+    // Interrupted: what failed was stopped by the signal, whose handler finishes up.
+    if (signalled) await new Promise<void>(() => undefined);
     const msg = err instanceof GitRemoteError ? err.message : (err as Error).stack ?? String(err);
     process.stderr.write(`${program}: ${redact(msg.replace(/\n+/g, ' ').trim())}\n`);
     process.exitCode = 1;
