@@ -1,5 +1,9 @@
 /** What both git-remote-* programs share: arguments, --help, one-line errors. */
-import { resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { isatty } from 'node:tty';
+import { ok } from './git.js';
 import { GitRemoteError } from './errors.js';
 import { RemoteHelper } from './helper.js';
 import type { RemoteSpec } from './url.js';
@@ -13,6 +17,7 @@ export async function runHelper(program: string, help: string, parse: (url: stri
   }
   process.stderr.on('error', () => undefined);
   let helper: RemoteHelper | undefined;
+  let scratch: string | undefined;
   // Git's process group gets the signal too, so the git-annex runs under way
   // stop by themselves; the helper then takes its lease back and exits. Git
   // itself is gone by then and signals its children again as it dies, so
@@ -34,8 +39,14 @@ export async function runHelper(program: string, help: string, parse: (url: stri
   process.on('SIGTERM', onSignal);
   try {
     if (args.length < 1 || args.length > 2) throw new GitRemoteError(`usage: ${program} REMOTE [URL] (git runs this program for its URLs; see --help)`);
-    const gitDir = process.env.GIT_DIR;
-    if (!gitDir) throw new GitRemoteError('GIT_DIR is not set: this program is run by git (git clone/fetch/push with its URLs), not by hand; see --help');
+    let gitDir = process.env.GIT_DIR;
+    if (!gitDir) {
+      if (isatty(0)) throw new GitRemoteError('this program is run by git (git clone/fetch/push with its URLs), not by hand; see --help');
+      // Outside a repository (git ls-remote URL) git gives no GIT_DIR: the work happens in a scratch one.
+      scratch = await mkdtemp(join(tmpdir(), 'annexd-gitremote-'));
+      gitDir = join(scratch, 'git');
+      await ok(scratch, 'git init', 'git', ['init', '-q', '--bare', gitDir]);
+    }
     const remoteName = args[0]!;
     const spec = await parse(args[1] ?? remoteName);
     helper = new RemoteHelper({ program, remoteName, spec, gitDir: resolve(gitDir) });
@@ -48,5 +59,6 @@ export async function runHelper(program: string, help: string, parse: (url: stri
     process.exitCode = 1;
   } finally {
     await helper?.close().catch(() => undefined);
+    if (scratch) await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -242,7 +242,7 @@ describe('bad deposits and URLs: one line, nothing half made', () => {
     expect(await log(sb, join(sb.dir, 'empty-reclone'))).toEqual(['first']);
   });
 
-  it('--help for each program; run by hand without git: one line saying so', async () => {
+  it('--help for each program; git ls-remote outside any repository', async () => {
     for (const [prog, text] of [
       ['git-remote-datalad-annex', /datalad-annex::\?type=/],
       ['git-remote-osf', /osf:\/\/ab12c/],
@@ -250,10 +250,10 @@ describe('bad deposits and URLs: one line, nothing half made', () => {
       const h = await exec(prog, ['--help'], { env: sb.env });
       expect(h.code).toBe(0);
       expect(h.stdout).toMatch(text);
-      const bare = await exec(prog, ['origin', 'osf://ab12c'], { env: sb.env });
-      expect(bare.code).toBe(1);
-      expect(bare.stderr.trim()).toMatch(new RegExp(`^${prog}: GIT_DIR is not set: this program is run by git`));
     }
+    const ls = await git(sb, sb.dir, 'ls-remote', good.url);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toMatch(/^[0-9a-f]{40}\tHEAD\n[0-9a-f]{40}\trefs\/heads\/main\n$/);
   });
 
   it('an unknown type, a missing parameter and storage that is not there: one line each', async () => {
