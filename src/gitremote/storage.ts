@@ -15,7 +15,7 @@
  * and the lease and the refs check must see another writer's latest write. Export-mode deposits (exporttree=yes: the files
  * .datalad/dotgit/refs and repo.zip) and type=web (plain HTTP) are read only.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cleanEnv, lastLine, ok, run } from './git.js';
@@ -77,13 +77,33 @@ export class Storage {
         }
       } else {
         const r = await run(dir, 'git', ['annex', 'initremote', 'origin', ...spec.params], { env: e });
-        if (r.code !== 0) throw new GitRemoteError(`cannot reach the storage of ${spec.display}: git annex initremote refused: ${lastLine(r)}`);
+        if (r.code !== 0 && !(await s.enableWithoutCredentials(spec, lastLine(r)))) {
+          throw new GitRemoteError(`cannot reach the storage of ${spec.display}: git annex initremote refused: ${lastLine(r)}`);
+        }
       }
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
     return s;
+  }
+
+  /**
+   * A clone of a public dataset needs no credentials, but initremote checks
+   * them. annexd's remotes enable without them when the remote is already
+   * registered, as in any clone: so the remote is registered here (remote.log
+   * in the private journal, as initremote would write it) and enabled. Reads
+   * of public storage then work; a write fails with the remote's own message.
+   */
+  private async enableWithoutCredentials(spec: RemoteSpec, why: string): Promise<boolean> {
+    const ext = param(spec.params, 'externaltype') ?? '';
+    if (param(spec.params, 'type') !== 'external' || !/^(annexd-|osf$)/.test(ext) || !/\b(token|credentials?)\b/i.test(why)) return false;
+    if (spec.params.some((p) => /[\s&;]/.test(p))) return false;
+    const uuid = randomUUID();
+    const line = `${uuid} ${[...spec.params, 'name=origin'].sort().join(' ')} timestamp=${(Date.now() / 1000).toFixed(6)}s\n`;
+    await mkdir(join(this.dir, 'annex', 'journal-private'), { recursive: true });
+    await writeFile(join(this.dir, 'annex', 'journal-private', 'remote.log'), line);
+    return (await this.annex(['enableremote', 'origin'])).code === 0;
   }
 
   async close(): Promise<void> {

@@ -36,11 +36,22 @@ describe('git-remote-osf on the OSF-compatible server', () => {
     expect(r.stderr).toMatch(new RegExp(`git-remote-osf: no dataset deposited at osf://${node} yet`));
   });
 
+  it('a private project without a token: one line saying a token is needed, no clone left', async () => {
+    const node = await suite.osf.createNode('private');
+    const dest = join(suite.sandbox.dir, 'private-clone');
+    const r = await git({ env: suite.sandbox.env }, suite.sandbox.dir, 'clone', osfUrl(node), dest);
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('git-remote-osf:'));
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`OSF needs a token for node ${node} \\(HTTP 401\\)`));
+    expect(existsSync(dest)).toBe(false);
+  });
+
   it('two clones pushing at once: one wins, the other is refused, nothing is lost', async () => {
     await twoWriters(ctx(), osfUrl(await suite.osf.createNode('race')));
   });
 
-  it('git clone osf://ID, then git annex get: the storage remote comes from autoenable', async () => {
+  it('git clone osf://ID of a public project with no token, then git annex get: the storage remote comes from autoenable', async () => {
     const node = await suite.osf.createNode('published');
     const env = ctx().env;
     const ds = await AnnexRepo.create({ ...suite.sandbox, env }, 'published');
@@ -54,23 +65,38 @@ describe('git-remote-osf on the OSF-compatible server', () => {
     const p = await ds.run('git', ['push', 'osf', 'main', 'git-annex']);
     expect(p.code, p.stderr).toBe(0);
 
+    // a public project: readers need no token at all
+    const made = await fetch(`${suite.osf.api}nodes/${node}/`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${suite.osf.token}`, 'content-type': 'application/vnd.api+json' },
+      body: JSON.stringify({ data: { type: 'nodes', id: node, attributes: { public: true } } }),
+    });
+    expect(made.status).toBe(200);
+    const reader = suite.sandbox.env;
+    expect(reader.OSF_TOKEN).toBeUndefined();
+
     const cl = join(suite.sandbox.dir, 'published-clone');
-    const c = await git({ env }, suite.sandbox.dir, 'clone', osfUrl(node), cl);
+    const c = await git({ env: reader }, suite.sandbox.dir, 'clone', osfUrl(node), cl);
     expect(c.code, c.stderr).toBe(0);
-    await gitOk({ env }, cl, 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
-    const get = await git({ env }, cl, 'annex', 'get', 'data/big.bin');
+    await gitOk({ env: reader }, cl, 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
+    const get = await git({ env: reader }, cl, 'annex', 'get', 'data/big.bin');
     expect(get.code, get.stdout + get.stderr).toBe(0);
     expect(get.stdout).toMatch(/from osf-storage/);
     expect(await readFile(join(cl, 'data', 'big.bin'))).toEqual(Buffer.alloc(200_000, 7));
     expect(existsSync(join(cl, '.git', 'annex', 'objects'))).toBe(true);
+    // without a token, a push is refused by OSF, in one line
+    await gitOk({ env: reader }, cl, 'commit', '-q', '--allow-empty', '-m', 'no token');
+    const refused = await git({ env: reader }, cl, 'push');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.split('\n').filter((l) => l.startsWith('git-remote-osf:'))[0]).toMatch(/OSF needs a token for node/);
 
     // Debian's DataLad (0.18.1, no datalad-next, no datalad-osf) clones and gets through our helpers on PATH
     requireTool('datalad', 'apt-get install -y datalad');
     const dl = join(suite.sandbox.dir, 'published-datalad');
-    const d = await exec('/usr/bin/datalad', ['clone', osfUrl(node), dl], { env, cwd: suite.sandbox.dir });
+    const d = await exec('/usr/bin/datalad', ['clone', osfUrl(node), dl], { env: reader, cwd: suite.sandbox.dir });
     expect(d.code, d.stdout + d.stderr).toBe(0);
-    await gitOk({ env }, dl, 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
-    const dget = await exec('/usr/bin/datalad', ['get', 'data/big.bin'], { env, cwd: dl });
+    await gitOk({ env: reader }, dl, 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
+    const dget = await exec('/usr/bin/datalad', ['get', 'data/big.bin'], { env: reader, cwd: dl });
     expect(dget.code, dget.stdout + dget.stderr).toBe(0);
     expect(await readFile(join(dl, 'data', 'big.bin'))).toEqual(Buffer.alloc(200_000, 7));
   });
