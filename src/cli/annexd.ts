@@ -8,12 +8,13 @@ import { CredentialError } from '../credentials/model.js';
 import { RemoteError } from '../protocol/errors.js';
 import { out, UsageError, wantsJson, type Command } from './command.js';
 import { addArchiveContentCommand } from './commands/add-archive-content.js';
+import { createSiblingOsfCommand } from './commands/create-sibling-osf.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { devServerCommand } from './commands/dev-server.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
 
-const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, devServerCommand, s3UploadsCommand];
+const COMMANDS: Command[] = [addArchiveContentCommand, createSiblingOsfCommand, credentialsCommand, demoCommand, devServerCommand, s3UploadsCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
