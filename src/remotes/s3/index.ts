@@ -16,7 +16,7 @@ import { utf8ExportName } from '../core/export-names.js';
 import type { S3Store } from './store.js';
 import { rememberCredential } from '../core/local-creds.js';
 
-/** Where an export name lives: under the prefix, by the rule of names.ts (UTF-8 as is, other bytes encoded). */
+/** Where an export name lives: under the prefix, by the rule of core/export-names (UTF-8 as is, other bytes encoded). */
 function exportObjectKey(s: S3Settings, name: WireName): string {
   return s.prefix + utf8ExportName(name, 'annexd-s3');
 }
