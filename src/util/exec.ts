@@ -15,6 +15,8 @@ export interface ExecOptions {
   input?: string;
   /** Receives stdout as it comes (stderr is shown live); for reading progress streams. */
   onStdout?: (chunk: string) => void;
+  /** Ends the program (SIGTERM) when aborted; the promise then rejects with the abort reason. */
+  signal?: AbortSignal;
 }
 
 export function exec(command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -24,7 +26,7 @@ export function exec(command: string, args: string[], options: ExecOptions = {})
       : options.stdio === 'inherit'
         ? ['ignore', 'inherit', 'inherit']
         : ['pipe', 'pipe', 'pipe'];
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio });
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio, signal: options.signal });
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
@@ -33,6 +35,7 @@ export function exec(command: string, args: string[], options: ExecOptions = {})
     });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.name === 'AbortError') return reject(options.signal?.reason ?? err);
       reject(err.code === 'ENOENT' ? new Error(`${command} is not installed (or not on PATH)`) : err);
     });
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
