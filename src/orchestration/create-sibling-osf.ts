@@ -18,37 +18,35 @@
  * is deleted again, so a failed run leaves nothing behind on OSF.
  */
 import { basename } from 'node:path';
-import { RemoteError, messageOf } from '../protocol/errors.js';
+import { messageOf } from '../protocol/errors.js';
 import { DEFAULT_API } from '../remotes/osf/config.js';
 import { resolveOsfToken, tokenHelp } from '../remotes/osf/credentials.js';
 import { describeOsfError } from '../remotes/osf/errors.js';
-import { createNode, deleteNode, openOsf, updateNode, apiBase, type NodeCategory, type OsfSession } from '../remotes/osf/nodes.js';
+import { createNode, deleteNode, openOsf, outsideAnnex, updateNode, apiBase, type NodeCategory, type OsfSession } from '../remotes/osf/nodes.js';
 import { readRemoteLog } from '../remotes/core/repo-settings.js';
 import { withAnnexdBin } from '../util/bin-path.js';
-import { exec, type ExecResult } from '../util/exec.js';
+import { OrchestrationError } from './errors.js';
+import { git as runGit } from './git.js';
+import { configureSibling, type SiblingRecord } from './siblings.js';
 
-/** A DataLad-style result record. */
-export interface ResultRecord {
-  action: string;
+/** The records of create-sibling-osf: its own, and the git sibling's configure-sibling record. */
+export interface CreateSiblingOsfRecord {
+  action: 'create-sibling-osf';
   status: 'ok' | 'notneeded' | 'impossible' | 'error';
   path: string;
-  type: string;
+  type: 'dataset';
   message?: string;
+  /** The project's page. */
   url?: string;
+  /** The project's node id. */
   id?: string;
+  /** The sibling the record is about. */
   name?: string;
 }
+export type ResultRecord = CreateSiblingOsfRecord | SiblingRecord;
 
 // TEMPORARY until the git remote helper lands: the clone URL of an OSF project.
 const osfCloneUrl = (id: string, _api: string): string => `osf://${id}`;
-
-// TEMPORARY until orchestration/siblings lands: the git sibling, configured as DataLad's siblings configure does.
-async function* configureSibling(o: { dataset: string; name: string; url: string; annexIgnore: boolean; publishDepends: string[]; env: NodeJS.ProcessEnv }): AsyncGenerator<ResultRecord> {
-  await gitOk(o.dataset, ['remote', 'add', o.name, o.url], o.env);
-  await gitOk(o.dataset, ['config', '--local', `remote.${o.name}.annex-ignore`, 'true'], o.env);
-  for (const d of o.publishDepends) await gitOk(o.dataset, ['config', '--add', `remote.${o.name}.datalad-publish-depends`, d], o.env);
-  yield { action: 'configure-sibling', status: 'ok', path: o.dataset, type: 'sibling', name: o.name, url: o.url };
-}
 
 export const OSF_MODES = ['annex', 'export', 'exportonly', 'gitonly'] as const;
 export type OsfMode = (typeof OSF_MODES)[number];
@@ -83,13 +81,12 @@ export const DEFAULT_DESCRIPTION =
 const CLONE_HINT =
   " With this extension installed, this component can be git or datalad cloned from a 'osf://ID' URL, where 'ID' is the OSF node ID that shown in the OSF HTTP URL, e.g. https://osf.io/q8xnk can be cloned from osf://q8xnk. ";
 
-async function git(top: string, args: string[], env: NodeJS.ProcessEnv): Promise<ExecResult> {
-  return exec('git', args, { cwd: top, env: withAnnexdBin(env) });
-}
+// git-annex must find annexd's git-annex-remote-osf (and git its git-remote-osf) even without bin/ on PATH.
+const git = (top: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal) => runGit(top, args, { env: withAnnexdBin(env), signal });
 
 async function gitOk(top: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const r = await git(top, args, env);
-  if (r.code !== 0) throw new RemoteError(`git ${args.slice(0, 3).join(' ')} failed: ${lastLine(r.stderr || r.stdout)}`);
+  if (r.code !== 0) throw new OrchestrationError(`git ${args.slice(0, 3).join(' ')} failed: ${lastLine(r.stderr || r.stdout)}`);
   return r.stdout;
 }
 
@@ -117,7 +114,7 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
   const existing = o.existing ?? 'error';
   const api = apiBase(o.api ?? DEFAULT_API);
   const topRun = await git(o.dataset, ['rev-parse', '--show-toplevel'], env);
-  if (topRun.code !== 0) throw new RemoteError(`${o.dataset} is not in a dataset (git repository): run create-sibling-osf inside the dataset, or give -d PATH`);
+  if (topRun.code !== 0) throw new OrchestrationError(`${o.dataset} is not in a dataset (git repository): run create-sibling-osf inside the dataset, or give -d PATH`);
   const top = topRun.stdout.trim();
   const base = { action: 'create-sibling-osf', path: top, type: 'dataset' } as const;
 
@@ -125,7 +122,7 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
     yield { ...base, status: 'impossible', message: 'dataset has no annex' };
     return;
   }
-  if (storageName === name) throw new RemoteError(`the storage sibling needs a name of its own (--storage-name "${storageName}" is also --name)`);
+  if (storageName === name) throw new OrchestrationError(`the storage sibling needs a name of its own (--storage-name "${storageName}" is also --name)`);
   const wanted = mode === 'gitonly' ? [name] : mode === 'exportonly' ? [storageName] : [name, storageName];
   const taken = await takenNames(top, env);
   const conflicts = wanted.filter((n) => taken.has(n));
@@ -139,9 +136,8 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
   }
 
   const settings = { api, credential: o.credential };
-  const noAnnexCtx = (await openOsf(undefined, api)).ctx;
-  const credential = await resolveOsfToken(noAnnexCtx, settings, env, 'outside-annex');
-  if (!credential) throw new RemoteError(`no OSF token: ${tokenHelp(settings)}`);
+  const credential = await resolveOsfToken(outsideAnnex(o.signal), settings, env, 'outside-annex');
+  if (!credential) throw new OrchestrationError(`no OSF token: ${tokenHelp(settings)}`);
 
   const datasetId = (await git(top, ['config', '-f', '.datalad/config', '--get', 'datalad.dataset.id'], env)).stdout.trim();
   const tags = [...(o.tags ?? [])];
@@ -150,8 +146,8 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
   let description = o.description || DEFAULT_DESCRIPTION + (mode === 'exportonly' ? '' : CLONE_HINT);
 
   const osf = await openOsf(credential, api, o.signal);
-  const fail = (err: unknown, what: string): RemoteError =>
-    new RemoteError(describeOsfError(err, what, { node: '(new project)', api, credential: o.credential, retries: 0, requestRate: 0 }), { cause: err });
+  const fail = (err: unknown, what: string): OrchestrationError =>
+    new OrchestrationError(describeOsfError(err, what, { node: '(new project)', api, credential: o.credential, retries: 0, requestRate: 0 }), { cause: err });
   try {
     let node: { id: string; html: string };
     try {
@@ -184,13 +180,13 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
     } catch (err) {
       throw fail(err, `updating the description of OSF project ${node.id}`);
     }
-    yield* configureSibling({
-      dataset: top,
+    // configure, not add, as datalad-osf: it also takes a name left half-configured by a failed run.
+    yield await configureSibling(top, {
       name,
       url: osfCloneUrl(node.id, api),
       annexIgnore: true,
-      publishDepends: mode === 'gitonly' ? [] : [storageName],
-      env,
+      publishDepends: mode === 'gitonly' ? undefined : [storageName],
+      signal: o.signal,
     });
   } finally {
     await osf.close();

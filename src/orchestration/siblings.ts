@@ -128,6 +128,8 @@ export interface SiblingSettings {
   annexGroupwanted?: string;
   /** git annex describe NAME TEXT. */
   description?: string;
+  /** remote.NAME.annex-ignore (create-sibling-* set it on git siblings whose content goes to a storage sibling). */
+  annexIgnore?: boolean;
   signal?: AbortSignal;
 }
 
@@ -215,6 +217,10 @@ async function writeSettings(ds: string, name: string, config: GitConfig, deps: 
   if (s.pushurl !== undefined) await gitOk(ds, ['config', '--local', `remote.${name}.pushurl`, s.pushurl], { signal });
   if (deps !== undefined) await replaceMulti(ds, config, `remote.${name}.datalad-publish-depends`, deps, signal);
   if (s.publishByDefault !== undefined) await replaceMulti(ds, config, `remote.${name}.push`, s.publishByDefault, signal);
+  if (s.annexIgnore !== undefined) {
+    await gitOk(ds, ['config', '--local', `remote.${name}.annex-ignore`, String(s.annexIgnore)], { signal });
+    config = await GitConfig.read(ds, signal);
+  }
   if (!(await isAnnex(ds, config))) {
     if (s.annexWanted ?? s.annexRequired ?? s.annexGroup ?? s.annexGroupwanted ?? s.description) {
       throw new OrchestrationError('cannot set git-annex settings (wanted, required, group, description) of a plain Git repository');

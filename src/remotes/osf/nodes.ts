@@ -26,11 +26,13 @@ export interface OsfSession {
 /** The API base with its trailing slash. */
 export const apiBase = (api: string = DEFAULT_API): string => (api.endsWith('/') ? api : `${api}/`);
 
+/** A request context outside git-annex: no annex to ask or tell, cancelled by `signal` (default: after a minute). */
+export const outsideAnnex = (signal?: AbortSignal): RequestContext => ({ annex: NO_ANNEX as AnnexApi, signal: signal ?? AbortSignal.timeout(60_000) });
+
 export async function openOsf(credential: Credential | undefined, api: string = DEFAULT_API, signal?: AbortSignal): Promise<OsfSession> {
   const base = apiBase(api);
   const client = await OsfClient.connect(base, credential, DEFAULT_REQUEST_RATE);
-  const ctx = { annex: NO_ANNEX as AnnexApi, signal: signal ?? AbortSignal.timeout(60_000) } satisfies RequestContext;
-  return { api: base, client, ctx, close: () => client.close() };
+  return { api: base, client, ctx: outsideAnnex(signal), close: () => client.close() };
 }
 
 /** The categories OSF accepts for a project (what datalad-osf offers too). */
