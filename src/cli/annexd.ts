@@ -12,9 +12,21 @@ import { createSiblingOsfCommand } from './commands/create-sibling-osf.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { devServerCommand } from './commands/dev-server.js';
+import { pushCommand } from './commands/push.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
+import { siblingsCommand } from './commands/siblings.js';
+import { OrchestrationError } from '../orchestration/errors.js';
 
-const COMMANDS: Command[] = [addArchiveContentCommand, createSiblingOsfCommand, credentialsCommand, demoCommand, devServerCommand, s3UploadsCommand];
+const COMMANDS: Command[] = [
+  addArchiveContentCommand,
+  createSiblingOsfCommand,
+  credentialsCommand,
+  demoCommand,
+  devServerCommand,
+  pushCommand,
+  s3UploadsCommand,
+  siblingsCommand,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -89,7 +101,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Failures the user can act on: one line, no stack. Anything else is a bug and keeps its stack under ANNEXD_DEBUG. */
-const expected = (err: unknown): boolean => err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError;
+const expected = (err: unknown): boolean =>
+  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError;
 
 const argv = process.argv.slice(2);
 try {

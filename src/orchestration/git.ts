@@ -3,6 +3,7 @@
  * reimplementation. Every call runs in a dataset directory, can be cancelled
  * (AbortSignal) and either returns its output or fails with one line.
  */
+import { spawn } from 'node:child_process';
 import { exec, type ExecResult } from '../util/exec.js';
 import { OrchestrationError } from './errors.js';
 
@@ -106,4 +107,61 @@ function normaliseKey(key: string): string {
   if (first === -1) return key.toLowerCase();
   if (first === last) return key.toLowerCase();
   return `${key.slice(0, first).toLowerCase()}${key.slice(first, last + 1)}${key.slice(last + 1).toLowerCase()}`;
+}
+
+export interface LineRunResult {
+  code: number;
+  stderr: string;
+}
+
+/**
+ * `git ARGS` with `input` on stdin, each stdout line handed to `onLine` as
+ * it arrives (git-annex's --json-progress stream); stderr kept for the error.
+ */
+export function gitLines(
+  cwd: string,
+  args: string[],
+  options: { input?: string; signal?: AbortSignal; onLine(line: string): void },
+): Promise<LineRunResult> {
+  const proc = gitBatch(cwd, args, { ...(options.signal ? { signal: options.signal } : {}), onLine: (l) => l && options.onLine(l) });
+  proc.write(options.input ?? '');
+  proc.end();
+  return proc.done;
+}
+
+export interface BatchProcess {
+  /** Sends one input record (NUL-terminated with -z, newline otherwise, as given). */
+  write(record: string): void;
+  /** Closes stdin: git-annex finishes what it has and exits. */
+  end(): void;
+  readonly done: Promise<LineRunResult>;
+}
+
+/** A long-running `git ARGS` fed record by record (git-annex --batch), each stdout line to `onLine`. */
+export function gitBatch(cwd: string, args: string[], options: { signal?: AbortSignal; onLine(line: string): void }): BatchProcess {
+  const child = spawn('git', args, { cwd, env: process.env, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
+  let stderr = '';
+  let rest = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop() ?? '';
+    // Blank lines count: git-annex answers every batch input, with an empty line when it did nothing.
+    for (const l of lines) options.onLine(l);
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 64 * 1024) stderr += d;
+  });
+  child.stdin.on('error', () => undefined);
+  const done = new Promise<LineRunResult>((resolve, reject) => {
+    child.on('error', (err) => reject(err.name === 'AbortError' ? (options.signal?.reason ?? err) : err));
+    child.on('close', (code, signal) => {
+      if (rest) options.onLine(rest);
+      resolve({ code: code ?? (signal ? 128 : 1), stderr });
+    });
+  });
+  return {
+    write: (record) => void child.stdin.write(record),
+    end: () => void child.stdin.end(),
+    done,
+  };
 }
