@@ -24,6 +24,7 @@ import { resolveOsfToken, tokenHelp } from '../remotes/osf/credentials.js';
 import { describeOsfError } from '../remotes/osf/errors.js';
 import { createNode, deleteNode, openOsf, outsideAnnex, updateNode, apiBase, type NodeCategory, type OsfSession } from '../remotes/osf/nodes.js';
 import { readRemoteLog } from '../remotes/core/repo-settings.js';
+import { formatOsfUrl } from '../gitremote/url.js';
 import { withAnnexdBin } from '../util/bin-path.js';
 import { OrchestrationError } from './errors.js';
 import { git as runGit } from './git.js';
@@ -45,8 +46,6 @@ export interface CreateSiblingOsfRecord {
 }
 export type ResultRecord = CreateSiblingOsfRecord | SiblingRecord;
 
-// TEMPORARY until the git remote helper lands: the clone URL of an OSF project.
-const osfCloneUrl = (id: string, _api: string): string => `osf://${id}`;
 
 export const OSF_MODES = ['annex', 'export', 'exportonly', 'gitonly'] as const;
 export type OsfMode = (typeof OSF_MODES)[number];
@@ -183,7 +182,7 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
     // configure, not add, as datalad-osf: it also takes a name left half-configured by a failed run.
     yield await configureSibling(top, {
       name,
-      url: osfCloneUrl(node.id, api),
+      url: formatOsfUrl(node.id, api, DEFAULT_API),
       annexIgnore: true,
       publishDepends: mode === 'gitonly' ? undefined : [storageName],
       signal: o.signal,

@@ -35,6 +35,9 @@ async function dataset(name: string): Promise<AnnexRepo> {
   return repo;
 }
 
+/** The git sibling's URL: osf://ID, with ?api= for the test server (not osf.io). */
+const osfUrl = (id: string): string => `osf://${id}?api=${encodeURIComponent(suite.osf.api)}`;
+
 const cso = (repo: AnnexRepo, args: string[], env: NodeJS.ProcessEnv = suite.osf.credsEnv): Promise<ExecResult> =>
   repo.run(join(BIN_DIR, 'annexd'), ['create-sibling-osf', '--api', suite.osf.api, ...args], env);
 
@@ -62,7 +65,7 @@ describe('annexd create-sibling-osf', () => {
     expect(created).toMatchObject({ action: 'create-sibling-osf', status: 'ok', type: 'dataset', name: 'osf-storage', id: expect.stringMatching(/^[a-z0-9]{5}$/) });
     const id = created!.id as string;
     expect(created!.url).toMatch(new RegExp(`/${id}/$`));
-    expect(configured).toMatchObject({ action: 'configure-sibling', status: 'ok', name: 'osf', url: `osf://${id}` });
+    expect(configured).toMatchObject({ action: 'configure-sibling', status: 'ok', name: 'osf', url: osfUrl(id) });
 
     const node = (await api<{ data: NodeJson }>(`nodes/${id}/`)).data;
     expect(node.attributes).toMatchObject({ title: 'annexmode', category: 'data', public: false });
@@ -73,7 +76,7 @@ describe('annexd create-sibling-osf', () => {
     const line = await remoteLogLine(repo, 'osf-storage');
     for (const field of ['type=external', 'externaltype=osf', 'encryption=none', 'autoenable=true', `node=${id}`]) expect(line).toContain(` ${field}`);
     expect(line).not.toContain('exporttree=yes');
-    expect(await config(repo, 'remote.osf.url')).toEqual([`osf://${id}`]);
+    expect(await config(repo, 'remote.osf.url')).toEqual([osfUrl(id)]);
     expect(await config(repo, 'remote.osf.fetch')).toEqual(['+refs/heads/*:refs/remotes/osf/*']);
     expect(await config(repo, 'remote.osf.annex-ignore')).toEqual(['true']);
     expect(await config(repo, 'remote.osf.datalad-publish-depends')).toEqual(['osf-storage']);
@@ -84,6 +87,34 @@ describe('annexd create-sibling-osf', () => {
     expect(await suite.osf.rootNames(id)).toEqual([key]);
   });
 
+  it('published with annexd push (content to the storage sibling first), cloned from osf://ID, content through autoenable', async () => {
+    const repo = await dataset('published');
+    const created = await cso(repo, ['--json']);
+    expect(created.code, created.stderr).toBe(0);
+    const id = records(created)[0]!.id as string;
+    const push = await repo.run(join(BIN_DIR, 'annexd'), ['push', '--to', 'osf'], suite.osf.credsEnv);
+    expect(push.code, push.stdout + push.stderr).toBe(0);
+    expect(push.stdout).toMatch(/^copy\(ok\): data\/one\.txt \(file\) \[to osf-storage\.\.\.\]$/m);
+    expect(push.stdout).toMatch(/^publish\(ok\): \. \(dataset\) \[refs\/heads\/main->osf:refs\/heads\/main \[new branch\]\]$/m);
+    // The deposit sits beside the content, flat at the storage root, as datalad-osf lays it out.
+    const key = (await repo.ok('git', 'annex', 'lookupkey', 'data/one.txt')).stdout.trim();
+    expect(await suite.osf.rootNames(id)).toEqual([key, 'XDLRA--refs', 'XDLRA--repo-export'].sort());
+
+    const clonePath = join(suite.sandbox.dir, 'published-clone');
+    const clone = await exec('git', ['clone', '-q', osfUrl(id), clonePath], { env: { ...suite.sandbox.env, ...suite.osf.credsEnv } });
+    expect(clone.code, clone.stderr).toBe(0);
+    const cloned = new AnnexRepo(clonePath, { ...suite.sandbox.env, ...suite.osf.credsEnv });
+    await cloned.ok('git', 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
+    await cloned.ok('git', 'annex', 'init', '-q');
+    await cloned.ok('git', 'annex', 'get', 'data/one.txt');
+    expect((await cloned.ok('cat', 'data/one.txt')).stdout).toBe('one\n');
+
+    // Nothing new: a second push has nothing to do.
+    const again = await repo.run(join(BIN_DIR, 'annexd'), ['push', '--to', 'osf'], suite.osf.credsEnv);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).not.toMatch(/^copy\(ok\)/m);
+  });
+
   it('renders results as DataLad does, and --title, --public, --category, --description, -s, --storage-name, --trust-level', async () => {
     const repo = await dataset('options');
     const r = await cso(repo, ['-s', 'pub', '--storage-name', 'pubstore', '--title', 'My study', '--public', '--category', 'software', '--description', 'Hand-written.', '--trust-level', 'trust']);
@@ -91,7 +122,7 @@ describe('annexd create-sibling-osf', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^create-sibling-osf\(ok\): http:\/\/127\.0\.0\.1:\d+\/[a-z0-9]{5}\/$/);
     const id = /\/([a-z0-9]{5})\/$/.exec(lines[0]!)![1]!;
-    expect(lines[1]).toBe(`configure-sibling(ok): osf://${id}`);
+    expect(lines[1]).toBe(`configure-sibling(ok): ${osfUrl(id)}`);
     const node = (await api<{ data: NodeJson }>(`nodes/${id}/`)).data;
     expect(node.attributes).toMatchObject({ title: 'My study', category: 'software', public: true });
     expect(node.attributes.description).toBe(`Hand-written.This particular project can be cloned using 'datalad clone osf://${id}'`);
