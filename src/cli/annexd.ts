@@ -16,6 +16,7 @@ import { pushCommand } from './commands/push.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
 import { siblingsCommand } from './commands/siblings.js';
 import { OrchestrationError } from '../orchestration/errors.js';
+import { FileLockError } from '../util/file-lock.js';
 
 const COMMANDS: Command[] = [
   addArchiveContentCommand,
@@ -102,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Failures the user can act on: one line, no stack. Anything else is a bug and keeps its stack under ANNEXD_DEBUG. */
 const expected = (err: unknown): boolean =>
-  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError;
+  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError || err instanceof FileLockError;
 
 const argv = process.argv.slice(2);
 try {
