@@ -44,8 +44,9 @@ interface BucketState {
   pausedUntil: number;
 }
 
-/** Where processes of this user share budgets: $XDG_RUNTIME_DIR/annexd, else a 0700 folder in the temp directory. */
+/** Where processes of this user share budgets: $ANNEXD_RUNTIME_DIR, else $XDG_RUNTIME_DIR/annexd, else a 0700 folder in the temp directory. */
 function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.ANNEXD_RUNTIME_DIR) return env.ANNEXD_RUNTIME_DIR;
   return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'annexd') : join(tmpdir(), `annexd-${userInfo().uid}`);
 }
 
