@@ -16,11 +16,11 @@
  * the targets) and writes the same as Markdown to bench/out/s3-<timestamp>.md.
  * See bench/README.md. What the benchmarks share is in bench/lib.mjs.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import * as lib from './lib.mjs';
+import { startS3Server } from './servers.mjs';
 
 const { BenchError, fmt, log, median, ratioRow, run } = lib;
 
@@ -37,43 +37,6 @@ const sizes = lib.parseArgs(SCRIPT, {
   wan: 'both remotes through the shaping proxy: 25 ms each way, 25 MiB/s per connection; counts requests per key',
 });
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
-
-// ----------------------------------------------------------------- server
-
-/** Starts the embedded S3 server; resolves with { child, info } once it printed its JSON line. */
-function startServer(dataDir, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_MAIN, dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    lib.trackServer(child);
-    let server;
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => fail(new BenchError('the S3 server did not report ready within 30 s')), 30_000);
-    const fail = (e) => {
-      clearTimeout(timer);
-      reject(new BenchError(`${e.message}${err.trim() ? '\n' + err.trim().split('\n').slice(-10).join('\n') : ''}`));
-    };
-    child.stderr.on('data', (c) => (err += c));
-    child.on('error', fail);
-    child.on('exit', (code, signal) => {
-      if (!server) fail(new BenchError(`the S3 server exited (${signal ?? code}) before it was ready`));
-    });
-    child.stdout.on('data', (c) => {
-      if (server) return;
-      out += c;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      try {
-        const info = JSON.parse(out.slice(0, nl));
-        server = { child, info };
-        resolve(server);
-      } catch {
-        reject(new BenchError(`unexpected first line from the S3 server: ${out.slice(0, nl)}`));
-      }
-    });
-  });
-}
 
 // ------------------------------------------------------------------- main
 
@@ -110,7 +73,7 @@ async function main() {
 
   const keyId = 'bench-' + randomBytes(4).toString('hex');
   const secret = randomBytes(18).toString('base64url');
-  const server = await startServer(path.join(scratch, 's3data'), {
+  const server = await startS3Server(path.join(scratch, 's3data'), {
     ...env,
     ANNEXD_S3_ACCESS_KEY_ID: keyId,
     ANNEXD_S3_SECRET_ACCESS_KEY: secret,

@@ -9,98 +9,24 @@
  * Writes its table also to bench/out/webdav-<timestamp>.md. The measurements,
  * options and report it shares with bench/s3.mjs are in bench/lib.mjs.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as lib from './lib.mjs';
+import { DAV_USER as USER, LIGHTTPD, MOD_WEBDAV, startLighttpd } from './servers.mjs';
 
 const { BenchError, fmt, log, median, ratioRow } = lib;
 const SCRIPT = 'bench/webdav.mjs';
 const REMOTE_PROGRAM = path.join(lib.BIN, 'git-annex-remote-annexd-webdav');
 const REMOTE_MAIN = path.join(lib.ROOT, 'dist', 'remotes', 'webdav', 'main.js');
-const LIGHTTPD = existsSync('/usr/sbin/lighttpd') ? '/usr/sbin/lighttpd' : 'lighttpd';
-const MOD_WEBDAV = '/usr/lib/lighttpd/mod_webdav.so';
 const REMOTES = ['annexd', 'builtin'];
-const USER = 'bench';
 
 const sizes = lib.parseArgs(SCRIPT);
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
 
-// ----------------------------------------------------------------- server
-
-/** A port nobody listens on right now (lighttpd cannot be told to bind port 0). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * lighttpd + mod_webdav in the foreground (-D, so it is our child and dies
- * with the run), serving `<dir>/www/dav` at http://127.0.0.1:PORT/dav with
- * basic auth: the WebDAV settings of test/support/webdav.ts, with request
- * bodies buffered in the scratch directory. Resolves once /dav/ answers 401.
- */
-async function startLighttpd(dir, password) {
-  for (const d of ['www/dav', 'logs', 'upload']) mkdirSync(path.join(dir, d), { recursive: true });
-  writeFileSync(path.join(dir, 'users'), `${USER}:${password}\n`, { mode: 0o600 });
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const conf = path.join(dir, `lighttpd-${port}.conf`);
-    writeFileSync(
-      conf,
-      `server.modules = ( "mod_auth", "mod_authn_file", "mod_webdav" )
-server.document-root = "${dir}/www"
-server.bind = "127.0.0.1"
-server.port = ${port}
-server.errorlog = "${dir}/logs/error.log"
-server.upload-dirs = ( "${dir}/upload" )
-server.max-request-size = 0
-auth.backend = "plain"
-auth.backend.plain.userfile = "${dir}/users"
-$HTTP["url"] =~ "^/dav($|/)" {
-  webdav.activate = "enable"
-  webdav.is-readonly = "disable"
-  webdav.sqlite-db-name = "${dir}/webdav.db"
-  auth.require = ( "" => ( "method" => "basic", "realm" => "dav", "require" => "valid-user" ) )
-}
-`,
-    );
-    const child = spawn(LIGHTTPD, ['-D', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    lib.trackServer(child);
-    let stderr = '';
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', () => {}); // seen below as an exit
-    const url = `http://127.0.0.1:${port}/dav`;
-    const until = Date.now() + 10_000;
-    while (child.exitCode === null && child.signalCode === null && Date.now() < until) {
-      const status = await fetch(`${url}/`, { signal: AbortSignal.timeout(1000) }).then(
-        (res) => res.status,
-        () => 0,
-      );
-      // 401: our server asking for our credentials; anything else is someone else on the port.
-      if (status === 401 && child.exitCode === null) return { child, url };
-      if (status) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await lib.stopServers();
-    if (attempt < 2) continue; // the port may have been taken meanwhile: once more on another
-    let errorLog = '';
-    try {
-      errorLog = readFileSync(path.join(dir, 'logs', 'error.log'), 'utf8');
-    } catch {}
-    const tail = (stderr + errorLog).trim().split('\n').slice(-10).join('\n');
-    throw new BenchError(`lighttpd did not come up on 127.0.0.1 (config ${conf})${tail ? '\n' + tail : ''}`);
-  }
-}
+// ------------------------------------------------------ the null remote
 
 /**
  * An external special remote that answers every request at once and stores

@@ -128,7 +128,11 @@ export interface SiblingSettings {
   annexGroupwanted?: string;
   /** git annex describe NAME TEXT. */
   description?: string;
-  /** remote.NAME.annex-ignore (create-sibling-* set it on git siblings whose content goes to a storage sibling). */
+  /**
+   * remote.NAME.annex-ignore: true for a git sibling whose content goes to a
+   * storage sibling instead (as DataLad's create-sibling-* set it); then no
+   * enableremote is tried.
+   */
   annexIgnore?: boolean;
   signal?: AbortSignal;
 }
@@ -215,19 +219,16 @@ async function writeSettings(ds: string, name: string, config: GitConfig, deps: 
     await gitOk(ds, ['config', '--local', '--add', `remote.${name}.fetch`, `+refs/heads/*:refs/remotes/${name}/*`], { signal });
   }
   if (s.pushurl !== undefined) await gitOk(ds, ['config', '--local', `remote.${name}.pushurl`, s.pushurl], { signal });
+  if (s.annexIgnore !== undefined) await gitOk(ds, ['config', '--local', `remote.${name}.annex-ignore`, String(s.annexIgnore)], { signal });
   if (deps !== undefined) await replaceMulti(ds, config, `remote.${name}.datalad-publish-depends`, deps, signal);
   if (s.publishByDefault !== undefined) await replaceMulti(ds, config, `remote.${name}.push`, s.publishByDefault, signal);
-  if (s.annexIgnore !== undefined) {
-    await gitOk(ds, ['config', '--local', `remote.${name}.annex-ignore`, String(s.annexIgnore)], { signal });
-    config = await GitConfig.read(ds, signal);
-  }
   if (!(await isAnnex(ds, config))) {
     if (s.annexWanted ?? s.annexRequired ?? s.annexGroup ?? s.annexGroupwanted ?? s.description) {
       throw new OrchestrationError('cannot set git-annex settings (wanted, required, group, description) of a plain Git repository');
     }
     return;
   }
-  if (!config.bool(`remote.${name}.annex-ignore`)) {
+  if (!(s.annexIgnore ?? config.bool(`remote.${name}.annex-ignore`))) {
     // As DataLad: a failure is not fatal (a git remote without git-annex, or one not reachable now).
     await git(ds, ['annex', 'enableremote', name], { signal });
   }

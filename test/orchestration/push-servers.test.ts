@@ -64,6 +64,19 @@ describe('annexd push to S3 and WebDAV siblings', () => {
     expect(again.stdout).toMatch(/^Everything is up to date$/m);
   });
 
+  it('an S3 export remote (exporttree=yes) gets the tree by path, before the refs', async () => {
+    const ex = await dataset(servers.sandbox, 'export-s3', { 'top.dat': 'top\n', 'dir/in.dat': 'in\n' });
+    const exBucket = await initS3Remote(ex, servers.s3, 's3x', ['exporttree=yes']);
+    const exOrigin = await bareSibling(servers.sandbox, 'exorigin');
+    await annexd(ex, ['siblings', 'add', '--name', 'origin', '--url', exOrigin, '--publish-depends', 's3x']);
+    await ex.ok('git', 'config', 'remote.origin.annex-ignore', 'true');
+    const { r, records } = await pushJson(ex, ['--to', 'origin']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await servers.s3.list(exBucket)).toEqual(['README.md', 'dir/in.dat', 'top.dat']);
+    expect(records.filter((x) => x.target === 's3x').every((x) => x.action === 'copy' && x.status === 'ok')).toBe(true);
+    expect(await refOf(exOrigin, 'refs/heads/main', ex.env)).toBe(await refOf(ex.path, 'HEAD', ex.env));
+  });
+
   it('a stopped S3 server fails its copies and stops the git push; WebDAV still gets the content', async () => {
     await ds.write('later.dat', 'later\n');
     await ds.commitAll('later');

@@ -12,6 +12,8 @@ import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
 import { annexd, bareSibling, dataset, directoryRemote, pushJson, recordPushes, refOf, whereis } from '../support/push.js';
 import { push, type PushEvent } from '../../src/orchestration/push/index.js';
 import { BIN_DIR, requireTool } from '../support/tools.js';
+import { descendants, until } from '../support/kill.js';
+import { spawn } from 'node:child_process';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -307,6 +309,21 @@ describe('annexd push', () => {
     expect(records.map((x) => `${x.action} ${x.status} ${x.refspec}`)).toEqual(['publish ok refs/heads/main:refs/heads/main']);
   });
 
+  it('without --to: the sibling the branch tracks, as git push would choose; --since=^ from its tracking branch', async () => {
+    const src = await dataset(sandbox, 'upstream-src', { 'u.dat': 'u\n' });
+    const bare = await bareSibling(sandbox, 'upstream');
+    await src.ok('git', 'push', '-q', bare, 'main');
+    const clone = await AnnexRepo.clone(sandbox, new AnnexRepo(bare, sandbox.env), 'upstream-clone');
+    await clone.write('v.dat', 'v\n');
+    await clone.commitAll('v');
+    const { r, records } = await pushJson(clone, ['--since', '^']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // The branch tracks origin/main, so the refspec is the branch alone and the content goes to origin.
+    expect(records.filter((x) => x.action === 'copy').map((x) => `${x.target} ${x.path.slice(clone.path.length + 1)}`)).toEqual(['origin v.dat']);
+    expect(records.find((x) => x.refspec === 'refs/heads/main:refs/heads/main')).toMatchObject({ status: 'ok', target: 'origin' });
+    expect(await refOf(bare, 'refs/heads/main', clone.env)).toBe(await refOf(clone.path, 'HEAD', clone.env));
+  });
+
   it('--dry-run shows the plan in order and changes nothing', async () => {
     const ds = await dataset(sandbox, 'dry', { 'd.dat': 'd\n' });
     const s = await directoryRemote(ds, sandbox, 's');
@@ -335,6 +352,38 @@ describe('annexd push', () => {
     expect(tty.stdout).toMatch(/copy\(ok\): p\.dat \(file\) \[to s\.\.\.\]/);
   });
 
+  it('Ctrl-C during the transfers: exit 130, every git-annex process ended, no git push', async () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) many[`c/${i}.dat`] = `c${i}\n`;
+    const ds = await dataset(sandbox, 'ctrlc', many);
+    await directoryRemote(ds, sandbox, 'ctrlcstore');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(ds, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'ctrlcstore']);
+    await ds.ok('git', 'config', 'remote.origin.annex-ignore', 'true');
+    const child = spawn(join(BIN_DIR, 'annexd'), ['push', '--to', 'origin', '-J', '2'], { cwd: ds.path, env: ds.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await until('the first copies', () => (out.match(/copy\(ok\)/g) ?? []).length >= 3);
+    const annexes = descendants(child.pid as number, 'git-annex');
+    expect(annexes.length, 'git-annex processes under annexd').toBeGreaterThan(0);
+    // As a terminal sends it: to the whole process group.
+    process.kill(-(child.pid as number), 'SIGINT');
+    expect(await exited, out).toBe(130);
+    expect(out).toMatch(/annexd push: interrupted/);
+    const gone = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await until('every git-annex process annexd started to end', () => annexes.every(gone), 15_000);
+    expect(await refOf(origin, 'refs/heads/main', ds.env)).toBe('');
+  });
+
   it('the API yields typed events and stops at an AbortSignal', async () => {
     const ds = await dataset(sandbox, 'api', { 'k.dat': 'k\n' });
     await directoryRemote(ds, sandbox, 's');
@@ -350,5 +399,22 @@ describe('annexd push', () => {
       for await (const e of push(ds.path, { to: 's', signal: abort.signal })) void e;
     }).rejects.toThrow('stopped by the caller');
     expect(existsSync(ds.path)).toBe(true);
+
+    // Aborted during the transfers: the git-annex processes are ended, the iterator rejects, no git push.
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) many[`m/${i}.dat`] = `m${i}\n`;
+    const big = await dataset(sandbox, 'api-abort', many);
+    const store = await directoryRemote(big, sandbox, 'store');
+    const origin = await bareSibling(sandbox, 'origin');
+    await annexd(big, ['siblings', 'add', '-s', 'origin', '--url', origin, '--publish-depends', 'store']);
+    const midway = new AbortController();
+    let copies = 0;
+    await expect(async () => {
+      for await (const e of push(big.path, { to: 'origin', signal: midway.signal })) {
+        if (e.kind === 'record' && e.record.action === 'copy' && ++copies === 5) midway.abort(new Error('interrupted midway'));
+      }
+    }).rejects.toThrow('interrupted midway');
+    expect(await countFiles(store)).toBeLessThan(200);
+    expect(await refOf(origin, 'refs/heads/main', big.env)).toBe('');
   });
 });

@@ -84,6 +84,18 @@ describe('siblings', () => {
     await expect(configureSibling(ds.path, { name: 'nosuch' })).rejects.toThrow(/unknown sibling "nosuch"/);
   });
 
+  it('annexIgnore marks a git sibling whose content goes elsewhere (as create-sibling-* does)', async () => {
+    const url = await bare('ign');
+    const rec = await addSibling(ds.path, { name: 'ign', url, annexIgnore: true, publishDepends: ['store1'] });
+    expect(rec).toMatchObject({ 'annex-ignore': true, 'datalad-publish-depends': ['store1'] });
+    expect(await local('remote.ign.annex-ignore')).toEqual(['true']);
+    // No enableremote: git-annex has not learnt its UUID.
+    expect(await local('remote.ign.annex-uuid')).toEqual([]);
+    await configureSibling(ds.path, { name: 'ign', annexIgnore: false });
+    expect(await local('remote.ign.annex-ignore')).toEqual(['false']);
+    await removeSibling(ds.path, 'ign');
+  });
+
   it('an existing name is refused with DataLad\'s words', async () => {
     await expect(addSibling(ds.path, { name: 'pub', url: '/x' })).rejects.toThrow('sibling is already known: pub, use `configure` instead?');
   });

@@ -316,9 +316,11 @@ async function pushDataset(ctx: DatasetContext): Promise<boolean> {
         }
         return sent;
       })();
-      const deps = plan.step.dependsOn.map(async (d) => ({ name: d, ok: await nodeDone(d) }));
-      ok = (await data) && ok;
-      const failedDeps = (await Promise.all(deps)).filter((d) => !d.ok).map((d) => d.name);
+      const deps = Promise.all(plan.step.dependsOn.map(async (d) => ({ name: d, ok: await nodeDone(d) })));
+      // Awaited together: when cancelled, both reject and neither is left unhandled.
+      const [dataOk, depResults] = await Promise.all([data, deps]);
+      ok = dataOk && ok;
+      const failedDeps = depResults.filter((d) => !d.ok).map((d) => d.name);
       if (plan.sibling.url === undefined) return ok && failedDeps.length === 0;
       const blockers = [...failedDeps.map((d) => `publication dependency '${d}' failed`), ...ctx.blockers, ...(ok ? [] : [`content transfer to '${name}' failed`])];
       if (blockers.length) {
