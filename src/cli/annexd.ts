@@ -9,6 +9,7 @@ import { RemoteError } from '../protocol/errors.js';
 import { out, UsageError, wantsJson, type Command } from './command.js';
 import { addArchiveContentCommand } from './commands/add-archive-content.js';
 import { createSiblingCommand } from './commands/create-sibling.js';
+import { createSiblingOsfCommand } from './commands/create-sibling-osf.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { devServerCommand } from './commands/dev-server.js';
@@ -16,8 +17,19 @@ import { pushCommand } from './commands/push.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
 import { siblingsCommand } from './commands/siblings.js';
 import { OrchestrationError } from '../orchestration/errors.js';
+import { FileLockError } from '../util/file-lock.js';
 
-const COMMANDS: Command[] = [addArchiveContentCommand, createSiblingCommand, credentialsCommand, demoCommand, devServerCommand, pushCommand, s3UploadsCommand, siblingsCommand];
+const COMMANDS: Command[] = [
+  addArchiveContentCommand,
+  createSiblingCommand,
+  createSiblingOsfCommand,
+  credentialsCommand,
+  demoCommand,
+  devServerCommand,
+  pushCommand,
+  s3UploadsCommand,
+  siblingsCommand,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -40,6 +52,11 @@ Special remotes (run by git-annex, see README.md):
   git-annex-remote-annexd-archive files inside annexed tar and zip archives, read-only
   git-annex-remote-datalad-archives  the same, as a drop-in for DataLad's datalad-archives
   git-annex-remote-annexd-osf     OSF Storage (osf.io projects), datalad-osf's layout
+  git-annex-remote-osf            the same, as a drop-in for datalad-osf's remote
+
+Git remote helpers (run by git for these URLs, see README.md):
+  git-remote-osf                  osf://NODEID: a dataset's history deposited on OSF
+  git-remote-datalad-annex        datalad-annex::?type=…: the same on any special remote
 
 Run "annexd COMMAND --help" for a command's options.
 Exit codes: 0 done, 1 failed, 2 usage error, 130 interrupted (Ctrl-C).
@@ -93,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Failures the user can act on: one line, no stack. Anything else is a bug and keeps its stack under ANNEXD_DEBUG. */
 const expected = (err: unknown): boolean =>
-  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError;
+  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError || err instanceof FileLockError;
 
 const argv = process.argv.slice(2);
 try {

@@ -9,7 +9,7 @@ import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:cryp
 import { constants } from 'node:fs';
 import { access, chmod, mkdir, open, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { errCode, errText, withFileLock, writeFileAtomic } from './lock.js';
+import { errCode, errText, withFileLock, writeFileAtomic } from '../util/file-lock.js';
 import { CredentialError, type Availability, type SecretStore } from './model.js';
 import { checkName } from './names.js';
 

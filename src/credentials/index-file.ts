@@ -6,7 +6,7 @@
  */
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withFileLock, writeFileAtomic } from './lock.js';
+import { withFileLock, writeFileAtomic } from '../util/file-lock.js';
 import { CredentialError, type StoreKind } from './model.js';
 
 export interface IndexEntry {

@@ -3,8 +3,9 @@
  * defaults, no account needed. Creates a scratch git-annex repository, starts
  * an S3-compatible server on 127.0.0.1, sets up an annexd-s3 remote, and
  * copies, drops, gets back and verifies data; then starts the OSF-compatible
- * server, creates a project and an annexd-osf remote on it, and does the same
- * there; showing git-annex's output and the transfers' progress.
+ * server and publishes the dataset there (create-sibling-osf, annexd push),
+ * clones it from its osf:// URL and gets the content back; showing
+ * git-annex's output and the transfers' progress.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -55,6 +56,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: home,
+    // The remotes' shared state (OSF's request budget) goes with the scratch directory.
+    ANNEXD_RUNTIME_DIR: join(work, 'run'),
     PATH: `${BIN_DIR}${delimiter}${process.env.PATH ?? ''}`,
     GIT_AUTHOR_NAME: 'annexd demo',
     GIT_AUTHOR_EMAIL: 'demo@annexd.invalid',
@@ -62,23 +65,23 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     GIT_COMMITTER_EMAIL: 'demo@annexd.invalid',
   };
   const timings: Array<[string, number]> = [];
-  const step = async (title: string, cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<void> => {
+  const step = async (title: string, cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, cwd = repo): Promise<void> => {
     stopIfInterrupted();
     say(`\n==> ${title}\n$ ${[cmd, ...args].join(' ')}`);
     const t0 = process.hrtime.bigint();
-    const r = await exec(cmd, args, { cwd: repo, env: { ...env, ...extraEnv }, stdio: 'inherit' });
+    const r = await exec(cmd, args, { cwd, env: { ...env, ...extraEnv }, stdio: 'inherit' });
     timings.push([title, Number(process.hrtime.bigint() - t0) / 1e9]);
     stopIfInterrupted();
     if (r.code !== 0) throw new Error(`"${[cmd, ...args].join(' ')}" failed with exit code ${r.code}`);
   };
 
   /** A copy or get, shown through git-annex's JSON progress so it reads the same on a terminal or in a log. */
-  const transfer = async (title: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<void> => {
+  const transfer = async (title: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, cwd = repo): Promise<void> => {
     stopIfInterrupted();
     say(`\n==> ${title}\n$ git annex ${args.join(' ')}`);
     const view = new ProgressView(say);
     const t0 = process.hrtime.bigint();
-    const r = await exec('git', ['annex', ...args, '--json', '--json-progress'], { cwd: repo, env: { ...env, ...extraEnv }, onStdout: (d) => view.feed(d) });
+    const r = await exec('git', ['annex', ...args, '--json', '--json-progress'], { cwd, env: { ...env, ...extraEnv }, onStdout: (d) => view.feed(d) });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     timings.push([title, seconds]);
     stopIfInterrupted();
@@ -125,30 +128,36 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     await step('Verify every object on the remote', 'git', ['annex', 'fsck', '--fast', '--from', 'demo-s3', '--quiet', 'data']);
     await step('What the remote reports about itself', 'git', ['annex', 'info', 'demo-s3']);
 
-    // Publishing to OSF: the same files to an OSF-compatible server (the OSF API v2 and
-    // WaterButler on two ports of 127.0.0.1), through the remote a user would point at osf.io.
+    // Publishing to OSF, as a user publishes a dataset to osf.io: create-sibling-osf makes the
+    // project and two siblings (storage for content, osf:// for the git history, depending on
+    // the storage), annexd push publishes both in that order, and a colleague clones the
+    // dataset from its osf:// URL and gets the content. The OSF-compatible server serves the
+    // OSF API v2 and WaterButler on two ports of 127.0.0.1.
     stopIfInterrupted();
     osf = await startOsfServer({ directory: join(work, 'osf-data') });
-    const node = await createOsfProject(osf, 'annexd demo dataset');
-    say(`\nembedded OSF-compatible server at ${osf.api}, project ${node} created through its API`);
+    say(`\nembedded OSF-compatible server at ${osf.api}`);
+    // The token only ever travels in the environment of the commands that need it.
+    const token = { OSF_TOKEN: osf.token };
     await step(
-      'Create an annexd-osf special remote on the OSF project',
-      'git',
-      ['annex', 'initremote', 'demo-osf', 'type=external', 'externaltype=annexd-osf', 'encryption=none', `api=${osf.api}`, `node=${node}`],
-      // Only initremote sees the token (as for S3, never in the arguments); the remote remembers it locally (mode 600).
-      { OSF_TOKEN: osf.token },
+      'Create the OSF project and its siblings (content: osf-storage; history: osf, which depends on it)',
+      'annexd',
+      ['create-sibling-osf', '--api', osf.api, '--title', 'annexd demo dataset'],
+      token,
     );
-    await transfer('Publish everything to OSF (4 jobs, one remote process, one request budget)', ['copy', '-J4', '--to', 'demo-osf', 'data']);
-    await step('Drop the local copies again', 'git', ['annex', 'drop', 'data']);
-    await transfer('Get everything back from OSF', ['get', '-J4', '--from', 'demo-osf', 'data']);
-    await step('Verify every file on OSF', 'git', ['annex', 'fsck', '--fast', '--from', 'demo-osf', '--quiet', 'data']);
-    await step('Where is the content now?', 'git', ['annex', 'whereis', 'data/scan.bin']);
+    await step('The siblings and their publication dependency', 'annexd', ['siblings']);
+    await step('Publish: content to osf-storage first (4 jobs), then the git history to osf', 'annexd', ['push', '--to', 'osf', '-J4'], token);
+    const url = (await exec('git', ['config', '--get', 'remote.osf.url'], { ...quiet, cwd: repo })).stdout.trim();
+    const clone = join(work, 'colleague');
+    await step(`A colleague clones the published dataset from ${url.replace(/\?.*/, '')}`, 'git', ['clone', url, clone], token, work);
+    await git('-C', clone, 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
+    await transfer('In the clone: get everything from OSF (the storage sibling enables itself)', ['get', '-J4', 'data'], token, clone);
+    await step('In the clone: verify every file on OSF', 'git', ['annex', 'fsck', '--fast', '--from', 'osf-storage', '--quiet', 'data'], token, clone);
     const stats = osf.stats();
     say(`  the OSF server answered ${stats.requests} requests, at most ${stats.maxPerSecond} in any one second, ${stats.throttled} refused as too many`);
 
     say('\n==> Summary');
     for (const [title, seconds] of timings) say(`  ${seconds.toFixed(2).padStart(7)} s  ${title}`);
-    say(`\nannexd demo finished: ${options.smallFiles + 1} files stored in S3 and published to OSF, dropped, retrieved and verified.`);
+    say(`\nannexd demo finished: ${options.smallFiles + 1} files stored in S3, dropped, retrieved and verified; the dataset published to OSF, cloned from it and its content retrieved and verified.`);
     return 0;
   } catch (err) {
     if (!interrupted) throw err;
@@ -162,19 +171,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** A new project on the OSF server, through its API (POST /v2/nodes/) as any client makes one; its id. */
-async function createOsfProject(osf: OsfServer, title: string): Promise<string> {
-  const res = await fetch(`${osf.api}nodes/`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${osf.token}`, 'content-type': 'application/vnd.api+json' },
-    body: JSON.stringify({ data: { type: 'nodes', attributes: { title, category: 'data' } } }),
-  });
-  const body = (await res.json().catch(() => undefined)) as { data?: { id?: unknown } } | undefined;
-  const id = body?.data?.id;
-  if (res.status !== 201 || typeof id !== 'string') throw new Error(`the embedded OSF server did not create the demo project (HTTP ${res.status})`);
-  return id;
 }
 
 class DemoInterrupted extends Error {

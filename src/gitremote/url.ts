@@ -179,3 +179,8 @@ export function parseOsfUrl(raw: string, defaultApi: string | undefined): Remote
 export function param(params: string[], key: string): string | undefined {
   return params.find((p) => p.startsWith(`${key}=`))?.slice(key.length + 1);
 }
+
+/** The osf:// URL of a node, as parseOsfUrl reads it: ?api= only for an API other than `defaultApi` (osf.io's). */
+export function formatOsfUrl(node: string, api: string, defaultApi: string): string {
+  return api === defaultApi ? `osf://${node}` : `osf://${node}?api=${encodeURIComponent(api)}`;
+}

@@ -42,27 +42,33 @@ interface OsfState {
 }
 
 describe('annexd demo', () => {
-  it('stores in S3, then publishes to the embedded OSF server, gets back from it and verifies', async () => {
+  it('stores in S3, then publishes the dataset to the embedded OSF server, clones it from there and gets the content back', async () => {
     expect(sandbox.env.OSF_TOKEN).toBeUndefined();
     const kept = join(sandbox.dir, 'tmp-keep');
     const { code, output } = await demo(kept, ['--keep']);
     expect(code, output).toBe(0);
     for (const step of [
-      '==> Create an annexd-osf special remote on the OSF project',
-      '$ git annex copy -J4 --to demo-osf data',
-      '$ git annex get -J4 --from demo-osf data',
-      '$ git annex fsck --fast --from demo-osf --quiet data',
+      '$ annexd create-sibling-osf --api ',
+      '$ annexd push --to osf -J4',
+      '$ git annex get -J4 data',
+      '$ git annex fsck --fast --from osf-storage --quiet data',
     ]) {
       expect(output, output).toContain(step);
     }
+    // Content first, on the storage sibling the git sibling depends on; then the history.
+    const firstCopy = output.search(/^copy\(ok\): data\/\S+ \(file\) \[to osf-storage\.\.\.\]$/m);
+    const publish = output.search(/^publish\(ok\): \. \(dataset\) \[refs\/heads\/\w+->osf:refs\/heads\/\w+ \[new branch\]\]$/m);
+    expect(firstCopy, output).toBeGreaterThan(0);
+    expect(publish).toBeGreaterThan(firstCopy);
+    expect(output).toMatch(/^\$ git clone osf:\/\/[a-z0-9]{5}\?api=\S+ \S+colleague$/m);
     expect(output).toMatch(/the OSF server answered \d+ requests, at most \d+ in any one second, 0 refused as too many/);
-    expect(output).toMatch(/^ +\d+\.\d\d s {2}Publish everything to OSF/m);
-    expect(output).toContain(`${SMALL + 1} files stored in S3 and published to OSF, dropped, retrieved and verified.`);
+    expect(output).toMatch(/^ +\d+\.\d\d s {2}Publish: content to osf-storage first/m);
+    expect(output).toContain(`${SMALL + 1} files stored in S3, dropped, retrieved and verified; the dataset published to OSF, cloned from it and its content retrieved and verified.`);
 
     const [scratch] = readdirSync(kept);
     const work = join(kept, scratch!);
     const dataset = join(work, 'dataset');
-    // The token went only to initremote, in its environment: neither in the output nor in the arguments shown.
+    // The tokens went only to environments: neither in the output nor in the arguments shown.
     const creds = join(dataset, '.git', 'annex', 'annexd', 'creds');
     const remembered = readdirSync(creds).map((f) => readFileSync(join(creds, f), 'utf8'));
     expect(remembered.length).toBeGreaterThan(0);
@@ -80,9 +86,11 @@ describe('annexd demo', () => {
       .filter((e) => e.node === projects[0]![0] && e.kind === 'file' && e.parent === '')
       .map((e) => `${e.name} ${e.size}`)
       .sort();
-    expect(stored).toEqual(want);
-    // git-annex's location log agrees, and fsck --from demo-osf found every file (exit 0 above).
-    const there = await exec('git', ['annex', 'find', '--in', 'demo-osf', 'data'], { cwd: dataset, env: sandbox.env, stdio: 'pipe' });
+    // Beside the content: the git history as datalad-osf deposits it.
+    expect(stored.filter((e) => !e.startsWith('XDLRA--'))).toEqual(want);
+    expect(stored.filter((e) => e.startsWith('XDLRA--')).map((e) => e.split(' ')[0])).toEqual(['XDLRA--refs', 'XDLRA--repo-export']);
+    // The clone has every file, got from OSF (its fsck --from osf-storage passed: exit 0 above).
+    const there = await exec('git', ['annex', 'find', '--in', 'here', 'data'], { cwd: join(work, 'colleague'), env: sandbox.env, stdio: 'pipe' });
     expect(there.stdout.split('\n').filter(Boolean)).toHaveLength(SMALL + 1);
 
     const plain = join(sandbox.dir, 'tmp-plain');

@@ -5,8 +5,7 @@ import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { withFileLock, writeFileAtomic } from '../../src/credentials/lock.js';
-import { CredentialError } from '../../src/credentials/model.js';
+import { FileLockError, withFileLock, writeFileAtomic } from '../../src/util/file-lock.js';
 import { deadPid, distModule, modeOf, removeTempDirs, runNode, script, tempDir } from './support.js';
 
 afterEach(removeTempDirs);
@@ -62,7 +61,7 @@ describe('withFileLock', () => {
     const holder = await script(dir, 'holder.mjs', HOLDER);
     let locked!: () => void;
     const lockedSeen = new Promise<void>((r) => (locked = r));
-    const child = runNode([holder, distModule('lock'), lock, '500'], {
+    const child = runNode([holder, distModule('util/file-lock'), lock, '500'], {
       onStdout: (out) => out.includes('locked') && locked(),
     });
     await lockedSeen;
@@ -84,7 +83,7 @@ describe('withFileLock', () => {
     await writeFile(counter, '0');
     const worker = await script(dir, 'counter.mjs', COUNTER);
     const startAt = String(Date.now() + 500);
-    const runs = await Promise.all([1, 2, 3].map(() => runNode([worker, distModule('lock'), lock, counter, '30', startAt])));
+    const runs = await Promise.all([1, 2, 3].map(() => runNode([worker, distModule('util/file-lock'), lock, counter, '30', startAt])));
     for (const run of runs) expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(await readFile(counter, 'utf8')).toBe('90');
     expect((await readdir(dir)).sort()).toEqual(['counter', 'counter.mjs']);
@@ -147,7 +146,7 @@ describe('withFileLock', () => {
         },
         { timeoutMs: 300 },
       ).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(CredentialError);
+      expect(err).toBeInstanceOf(FileLockError);
       expect((err as Error).message).toBe(
         `${lock} is locked by pid ${pid} (waited 300 ms); if that is not an annexd process, remove ${lock}`,
       );

@@ -31,13 +31,15 @@ export async function modeOf(path: string): Promise<number> {
  * run plain node). Fails when dist/ is missing or older than the source.
  */
 export function distModule(name: string): string {
-  const js = join(REPO_ROOT, 'dist', 'credentials', `${name}.js`);
-  if (!existsSync(js)) throw new Error(`dist/credentials/${name}.js is missing: run "npm run build" first`);
-  for (const src of [name, 'lock']) {
-    const ts = join(REPO_ROOT, 'src', 'credentials', `${src}.ts`);
-    const built = join(REPO_ROOT, 'dist', 'credentials', `${src}.js`);
+  // A credentials module by its name, or another by its path under src/ ("util/file-lock").
+  const path = name.includes('/') ? name : `credentials/${name}`;
+  const js = join(REPO_ROOT, 'dist', `${path}.js`);
+  if (!existsSync(js)) throw new Error(`dist/${path}.js is missing: run "npm run build" first`);
+  for (const src of [path, 'util/file-lock']) {
+    const ts = join(REPO_ROOT, 'src', `${src}.ts`);
+    const built = join(REPO_ROOT, 'dist', `${src}.js`);
     if (!existsSync(built) || statSync(built).mtimeMs < statSync(ts).mtimeMs) {
-      throw new Error(`dist/credentials/${src}.js is older than src/credentials/${src}.ts: run "npm run build" first`);
+      throw new Error(`dist/${src}.js is older than src/${src}.ts: run "npm run build" first`);
     }
   }
   return pathToFileURL(js).href;

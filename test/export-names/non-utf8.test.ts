@@ -1,15 +1,16 @@
 /**
  * Export names that are not valid UTF-8 (issue 14.5): Latin-1 names of old
  * datasets are exported byte for byte to WebDAV (a URL path can carry any
- * byte) and under a reversible, collision-free encoding to S3, then got back.
+ * byte) and under a reversible, collision-free encoding to S3 and OSF, then
+ * got back.
  */
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WireName } from '../../src/protocol/wire.js';
-import { encodePathBytes } from '../../src/remotes/core/export-names.js';
-import { exportNameBytes, exportObjectName, NON_UTF8_DIR } from '../../src/remotes/s3/names.js';
+import { encodePathBytes, exportNameBytes, NON_UTF8_DIR, utf8ExportName } from '../../src/remotes/core/export-names.js';
 import { AnnexRepo, createSandbox, initExternalRemote, type Sandbox } from '../support/annex.js';
+import { initOsfRemote, startTestOsf, type TestOsf } from '../support/osf.js';
 import { startTestS3, type TestS3 } from '../support/s3.js';
 import { DAV_KINDS, startTestDav, type TestDav } from '../support/webdav.js';
 
@@ -17,6 +18,7 @@ import { DAV_KINDS, startTestDav, type TestDav } from '../support/webdav.js';
 const BYTE_SERVERS = DAV_KINDS.filter((k) => k !== 'lighttpd');
 
 const name = (bytes: Buffer): WireName => new WireName(bytes.toString('latin1'));
+const exportObjectName = (n: WireName): string => utf8ExportName(n, 'annexd-s3');
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 
 /** The tree: two Latin-1 names one byte apart, the UTF-8 spelling of one, a name that looks like an encoding, a folder. */
@@ -54,15 +56,18 @@ describe('name encodings', () => {
 
 let sandbox: Sandbox;
 let s3: TestS3;
+let osf: TestOsf;
 const davs: TestDav[] = [];
 
 beforeAll(async () => {
   sandbox = await createSandbox();
   s3 = await startTestS3(sandbox.dir);
+  osf = await startTestOsf(sandbox.dir);
   for (const kind of DAV_KINDS) davs.push(await startTestDav(kind, sandbox.dir));
 });
 afterAll(async () => {
   await s3?.stop();
+  await osf?.stop();
   for (const d of davs) await d.stop();
   await sandbox?.cleanup();
 });
@@ -97,6 +102,22 @@ describe('export trees with names that are not UTF-8', () => {
     await repo.ok('git', 'annex', 'export', 'main', '--to', 'xs3');
     expect(await s3.list(bucket)).toEqual(FILES.map(([b]) => `ds/${exportObjectName(name(b))}`).sort());
     await getBackByteForByte(repo, 'xs3');
+  });
+
+  it('annexd-osf: the same encoding as S3 (OSF names are JSON strings), folders removed with their encoded twins', async () => {
+    const repo = await repoWithFiles('osfnames');
+    const node = await initOsfRemote(repo, osf, 'xosf', ['exporttree=yes']);
+    await repo.ok('git', 'annex', 'export', 'main', '--to', 'xosf');
+    const files = FILES.map(([b]) => exportObjectName(name(b)));
+    const folders = ['.annexd-non-utf8/', '.annexd-non-utf8/d%EFr/'];
+    expect(await osf.tree(node)).toEqual([...files, ...folders].sort());
+    await getBackByteForByte(repo, 'xosf');
+    // Removing the tree removes its folders, the encoded ones too; the reserved folder itself stays
+    // (empty): removing it while another job may be uploading into it could lose that upload.
+    await repo.ok('git', 'rm', '-q', '-r', '.');
+    await repo.ok('git', 'commit', '-q', '-m', 'empty');
+    await repo.ok('git', 'annex', 'export', 'main', '--to', 'xosf');
+    expect(await osf.tree(node)).toEqual(['.annexd-non-utf8/']);
   });
 
   it.each(BYTE_SERVERS)('annexd-webdav on %s: the server holds the exact bytes, and gives them back', async (kind) => {

@@ -37,15 +37,16 @@ describe('annexd-osf export trees', () => {
     expect(await suite.osf.tree(node)).toEqual([]);
   });
 
-  it('refuses an export name that is not UTF-8, naming it, and exports the rest', async () => {
+  it('exports a name that is not UTF-8 under the reserved folder, and refuses names inside that folder, naming them', async () => {
     const repo = await AnnexRepo.create(suite.sandbox, 'odd');
     const node = await initOsfRemote(repo, suite.osf, 'osfo', ['exporttree=yes']);
     await repo.write('ok.txt', 'fine\n');
+    await repo.write('.annexd-non-utf8/taken.txt', 'a name in the reserved folder\n');
     await writeFile(Buffer.concat([Buffer.from(`${repo.path}/bad-`), Buffer.from([0xff]), Buffer.from('.txt')]), 'latin-1 name\n');
     await repo.commitAll();
     const r = await repo.run('git', ['annex', 'export', 'main', '--to', 'osfo']);
     expect(r.code).not.toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/cannot export "bad-.*\.txt": OSF names must be valid UTF-8/);
-    expect(await suite.osf.tree(node)).toEqual(['ok.txt']);
+    expect(r.stdout + r.stderr).toMatch(/cannot export "\.annexd-non-utf8\/taken\.txt": annexd-osf keeps names that are not UTF-8 in \.annexd-non-utf8\//);
+    expect(await suite.osf.tree(node)).toEqual(['.annexd-non-utf8/', '.annexd-non-utf8/bad-%FF.txt', 'ok.txt']);
   });
 });

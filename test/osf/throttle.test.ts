@@ -70,4 +70,25 @@ describe('annexd-osf under a server rate limit (8 requests per second)', () => {
     for (const r of ours) most = Math.max(most, ours.filter((q) => q.at >= r.at && q.at < r.at + 1000).length);
     expect(most).toBeLessThanOrEqual(7);
   });
+
+  it('shares that budget between processes: two datasets copying at once stay under it together', async () => {
+    const repos = [await AnnexRepo.create(suite.sandbox, 'shared-a'), await AnnexRepo.create(suite.sandbox, 'shared-b')];
+    const nodes: string[] = [];
+    for (const [i, repo] of repos.entries()) {
+      nodes.push(await initOsfRemote(repo, suite.osf, 'osf', ['requestrate=5']));
+      for (let f = 0; f < 15; f++) await repo.write(`s/${f}.bin`, randomBytes(700 + 20 * i + f));
+      await repo.commitAll();
+    }
+    const before = (await suite.osf.stats()).requests.length;
+    // Two git-annex processes, each with its own remote process, at the same time.
+    const copies = await Promise.all(repos.map((r) => r.run('git', ['annex', 'copy', '-J4', '--to', 'osf', '.'])));
+    for (const c of copies) expect(c.code, c.stdout + c.stderr).toBe(0);
+    const ours = (await suite.osf.stats()).requests.slice(before);
+    for (const node of nodes) expect(await suite.osf.rootNames(node)).toHaveLength(15);
+    expect(ours.filter((r) => r.status === 429)).toEqual([]);
+    let most = 0;
+    for (const r of ours) most = Math.max(most, ours.filter((q) => q.at >= r.at && q.at < r.at + 1000).length);
+    // One budget of 5 a second with bursts of 2 (each process alone would allow 7, both 14).
+    expect(most).toBeLessThanOrEqual(7);
+  });
 });

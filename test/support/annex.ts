@@ -26,6 +26,8 @@ export async function createSandbox(extraEnv: NodeJS.ProcessEnv = {}): Promise<S
   const env: NodeJS.ProcessEnv = {
     PATH: `${BIN_DIR}${delimiter}${process.env.PATH ?? ''}`,
     HOME: home,
+    // Shared state of annexd processes (OSF's request budget) stays in the sandbox.
+    ANNEXD_RUNTIME_DIR: join(dir, 'run'),
     LANG: 'C.UTF-8',
     GIT_AUTHOR_NAME: 'annexd test',
     GIT_AUTHOR_EMAIL: 'test@annexd.invalid',

@@ -3,16 +3,17 @@ import { parseCommandLine, UsageError, type Command } from '../command.js';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'store, drop, retrieve and verify data through annexd-s3 and annexd-osf on embedded servers',
+  summary: 'store, drop, retrieve and verify data on S3, then publish the dataset to OSF and clone it, on embedded servers',
   help: `Usage: annexd demo [--keep] [--big-mib N] [--small-files N]
 
 Runs the whole S3 path, then publishing to OSF, with no account and no
 external service: creates a scratch git-annex repository, starts an
 S3-compatible server (s3rver) on 127.0.0.1, sets up an annexd-s3 special
 remote, then copies, drops, gets back and verifies the data; then starts an
-OSF-compatible server on 127.0.0.1, creates a project and an annexd-osf
-remote on it, and publishes, drops, gets back and verifies the same files,
-showing git-annex's output as it goes.
+OSF-compatible server on 127.0.0.1 and publishes the dataset there
+(annexd create-sibling-osf, then annexd push: content to the storage sibling
+first, then the git history), clones it from its osf:// URL and gets and
+verifies the content in the clone, showing each command's output as it goes.
 
 Needs git and git-annex on PATH. Ctrl-C stops it: the remote aborts its
 uploads, the scratch directory is removed (unless --keep) and the exit code

@@ -13,12 +13,12 @@
  *   content (as DataLad's extraction does); links that leave the archive, or
  *   point nowhere, and members with unsafe names are skipped with a reason.
  */
-import { delimiter, dirname, join, posix, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, posix, relative, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { RemoteError, messageOf } from '../../protocol/errors.js';
 import { exec, type ExecResult } from '../../util/exec.js';
+import { withAnnexdBin } from '../../util/bin-path.js';
 import { readRemoteLog } from '../core/repo-settings.js';
 import { archiveSchema, type Limits } from './config.js';
 import { sniff } from './formats.js';
@@ -65,9 +65,6 @@ export interface AddSummary {
   commit: boolean;
 }
 
-/** bin/ of this annexd: its git-annex-remote-datalad-archives goes first on the PATH of git-annex. */
-const BIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
-
 /** DataLad's file_basename: up to two extensions of 2-5 characters starting with a letter are cut off. */
 export function fileBasename(name: string): { base: string; ext: string } {
   const bname = posix.basename(name);
@@ -107,7 +104,7 @@ export function suffixed(path: string, archiveBase: string, taken: (p: string) =
 }
 
 async function git(top: string, args: string[], input?: string): Promise<ExecResult> {
-  return exec('git', args, { cwd: top, env: { ...process.env, PATH: `${BIN_DIR}${delimiter}${process.env.PATH ?? ''}` }, input });
+  return exec('git', args, { cwd: top, env: withAnnexdBin(), input });
 }
 
 async function gitOk(top: string, args: string[], input?: string): Promise<ExecResult> {

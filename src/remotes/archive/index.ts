@@ -16,7 +16,7 @@ import { basename, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CheckUrlResult, LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
-import { withFileLock } from '../../credentials/lock.js';
+import { withFileLock } from '../../util/file-lock.js';
 import { exec } from '../../util/exec.js';
 import type { Backend, BackendDefinition, TransferContext } from '../core/backend.js';
 import { keySize } from '../core/keys.js';

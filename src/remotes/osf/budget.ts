@@ -1,9 +1,22 @@
 /**
- * One request budget for the whole process: every ASYNC job's requests to OSF
- * take a token from the same bucket (`rate` per second, bursts of `burst`),
- * so `copy -J8` is as polite as one job. A 429 from the server pauses the
- * bucket for its Retry-After: every job waits, not only the one that got it.
+ * One request budget for every annexd process that talks to the same OSF:
+ * every ASYNC job's requests take a token from the same bucket (`rate` per
+ * second, bursts of `burst`), so `copy -J8` is as polite as one job, and so
+ * are several git-annex processes at once (annexd push runs one per sibling
+ * and job; a user may copy in two datasets). A 429 from the server pauses the
+ * bucket for its Retry-After: every job of every process waits, not only the
+ * one that got it.
+ *
+ * Between processes the bucket is a small state file (tokens, last refill,
+ * pause) read and written under a lock file, one per OSF API origin, in the
+ * user's runtime directory. Without one (a unit test, a one-off request) the
+ * bucket lives in this process only.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { withFileLock } from '../../util/file-lock.js';
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -23,52 +36,102 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Bursts by default: small, so that no second ever sees more than rate + burst requests. */
 export const DEFAULT_BURST = 2;
 
+interface BucketState {
+  tokens: number;
+  /** When `tokens` was last brought up to date (ms since the epoch). */
+  last: number;
+  /** No request before this (a 429's Retry-After). */
+  pausedUntil: number;
+}
+
+/** Where processes of this user share budgets: $ANNEXD_RUNTIME_DIR, else $XDG_RUNTIME_DIR/annexd, else a 0700 folder in the temp directory. */
+function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.ANNEXD_RUNTIME_DIR) return env.ANNEXD_RUNTIME_DIR;
+  return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'annexd') : join(tmpdir(), `annexd-${userInfo().uid}`);
+}
+
+/** The state file shared by every process sending to `api`'s origin. */
+export function sharedBudgetFile(api: string, env: NodeJS.ProcessEnv = process.env): string {
+  const origin = new URL(api).origin;
+  return join(runtimeDir(env), `osf-budget-${createHash('sha256').update(origin).digest('hex').slice(0, 16)}.json`);
+}
+
 export class RequestBudget {
-  private tokens: number;
-  private last = Date.now();
-  private pausedUntil = 0;
-  /** Requests let through, and pauses ordered by the server. */
-  sent = 0;
-  pauses = 0;
+  private state: BucketState;
+  private dirReady: Promise<unknown> | undefined;
 
   constructor(
     readonly rate: number,
     readonly burst = Math.min(DEFAULT_BURST, rate),
+    /** The state file shared with other processes; undefined: this process only. */
+    readonly sharedFile?: string,
   ) {
-    this.tokens = burst;
+    this.state = { tokens: burst, last: Date.now(), pausedUntil: 0 };
   }
 
-  private refill(now: number): void {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
+  private refill(st: BucketState, now: number): void {
+    if (now <= st.last) return;
+    st.tokens = Math.min(this.burst, st.tokens + ((now - st.last) / 1000) * this.rate);
+    st.last = now;
+  }
+
+  /** One look at the bucket: takes a token (0), or says how long to wait for one. */
+  private attempt(st: BucketState, now: number): number {
+    // A pause this process learnt of is kept even if the shared file was lost.
+    st.pausedUntil = Math.max(st.pausedUntil, this.state.pausedUntil);
+    if (now < st.pausedUntil) return st.pausedUntil - now;
+    this.refill(st, now);
+    if (st.tokens >= 1) {
+      st.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - st.tokens) / this.rate) * 1000);
+  }
+
+  /** Runs `change` on the shared state under its lock (or on this process's own). */
+  private async update<T>(change: (st: BucketState) => T): Promise<T> {
+    const file = this.sharedFile;
+    if (!file) return change(this.state);
+    this.dirReady ??= mkdir(join(file, '..'), { recursive: true, mode: 0o700 });
+    await this.dirReady;
+    return withFileLock(`${file}.lock`, async () => {
+      const st = parseState(await readFile(file, 'utf8').catch(() => '')) ?? { ...this.state, tokens: this.burst };
+      const result = change(st);
+      // Every reader holds the lock: a plain write is seen whole.
+      await writeFile(file, JSON.stringify(st), { mode: 0o600 });
+      this.state = { ...st };
+      return result;
+    });
   }
 
   /** Waits for a pause to end and a token to be free, and takes it. */
   async take(signal?: AbortSignal): Promise<void> {
     for (;;) {
-      const now = Date.now();
-      if (now < this.pausedUntil) {
-        await sleep(this.pausedUntil - now, signal);
-        continue;
-      }
-      this.refill(now);
-      if (this.tokens >= 1) {
-        this.tokens -= 1;
-        this.sent++;
-        return;
-      }
-      await sleep(Math.ceil(((1 - this.tokens) / this.rate) * 1000), signal);
+      signal?.throwIfAborted();
+      const wait = await this.update((st) => this.attempt(st, Date.now()));
+      if (wait === 0) return;
+      await sleep(wait, signal);
     }
   }
 
-  /** The server said "not before `ms` from now": no job sends anything until then. */
-  pause(ms: number): void {
+  /** The server said "not before `ms` from now": no job of any process sends anything until then. */
+  async pause(ms: number): Promise<void> {
     const until = Date.now() + ms;
-    if (until > this.pausedUntil) {
-      this.pausedUntil = until;
-      this.pauses++;
-    }
-    this.tokens = 0;
-    this.last = until;
+    this.state.pausedUntil = Math.max(this.state.pausedUntil, until);
+    await this.update((st) => {
+      st.pausedUntil = Math.max(st.pausedUntil, until);
+      st.tokens = 0;
+      st.last = Math.max(st.last, until);
+    });
   }
+}
+
+function parseState(text: string): BucketState | undefined {
+  try {
+    const j = JSON.parse(text) as Partial<BucketState>;
+    if (typeof j.tokens === 'number' && typeof j.last === 'number' && typeof j.pausedUntil === 'number') return j as BucketState;
+  } catch {
+    // A file cut by a crash: start afresh.
+  }
+  return undefined;
 }

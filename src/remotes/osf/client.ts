@@ -1,7 +1,8 @@
 /**
  * HTTP to one OSF: the API and its WaterButler hosts, through one undici
  * Agent (keep-alive pools per origin) shared by every job. Every request
- * takes a token from the process's RequestBudget first; a 429 pauses the
+ * takes a token from the RequestBudget (shared with other annexd processes
+ * sending to the same OSF) first; a 429 pauses the
  * budget for its Retry-After and the request is sent again, without using up
  * the retries= of the operation. The token goes only to the API's origin and
  * to the origins of the links the API handed out (WaterButler), never to a
@@ -14,7 +15,7 @@ import { headerValue } from '../core/http-headers.js';
 import { readText as readBody } from '../core/read-text.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { loadUndici } from '../core/undici.js';
-import { RequestBudget } from './budget.js';
+import { RequestBudget, sharedBudgetFile } from './budget.js';
 import { NotOsfError, OsfHttpError } from './errors.js';
 
 export type OsfResponse = Dispatcher.ResponseData;
@@ -58,7 +59,7 @@ export class OsfClient {
       : credential.user === ''
         ? `Bearer ${credential.secret}`
         : `Basic ${Buffer.from(`${credential.user}:${credential.secret}`).toString('base64')}`;
-    return new OsfClient(agent, api, authorization, credential, new RequestBudget(rate));
+    return new OsfClient(agent, api, authorization, credential, new RequestBudget(rate, undefined, sharedBudgetFile(api)));
   }
 
   /** A link from an API answer: its origin may receive the token. */
@@ -104,7 +105,7 @@ export class OsfClient {
       const wait = parseRetryAfter(headerValue(res.headers, 'retry-after')) ?? 1000;
       if (wait > MAX_PAUSE_MS) return res;
       await res.body.dump().catch(() => undefined);
-      this.budget.pause(wait);
+      await this.budget.pause(wait);
       void ctx.annex.debug(`OSF asked to wait ${Math.ceil(wait / 1000)} s (HTTP 429 to ${method} ${url.pathname}): every job pauses`);
     }
   }

@@ -18,7 +18,7 @@ export const osfSchema = {
   api: optionalHttpUrl(`the OSF API (default ${DEFAULT_API}); for a self-hosted OSF, or annexd dev-server osf`),
   credential: optionalText('name of an annexd credential holding an OSF personal access token (annexd credentials set NAME realm=api.osf.io)'),
   retries: integer('retries of a failed request, with exponential backoff (default 5)', 5, 0, 20),
-  requestrate: integer(`requests per second sent to OSF at most, by all jobs together (default ${DEFAULT_REQUEST_RATE})`, DEFAULT_REQUEST_RATE, 1, 100),
+  requestrate: integer(`requests per second sent to OSF at most, by all jobs of all annexd processes on this machine together (default ${DEFAULT_REQUEST_RATE})`, DEFAULT_REQUEST_RATE, 1, 100),
 };
 
 export type OsfConfig = ConfigOf<typeof osfSchema>;

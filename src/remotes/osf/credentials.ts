@@ -62,15 +62,17 @@ function fromDatalad(name: string): CredentialSource {
   };
 }
 
-export function tokenHelp(s: OsfSettings): string {
+export function tokenHelp(s: Pick<OsfSettings, 'api'>): string {
   const host = new URL(s.api).host;
   return `create a personal access token at https://osf.io/settings/tokens (scope osf.full_write) and set OSF_TOKEN, or store it with "annexd credentials set osf realm=${host}" (the token is read from the prompt or stdin)`;
 }
 
 export async function resolveOsfToken(
   ctx: RequestContext,
-  s: OsfSettings,
+  s: Pick<OsfSettings, 'api' | 'credential'>,
   env: NodeJS.ProcessEnv = process.env,
+  /** Outside a git-annex run (annexd commands) there is no remembered token to ask git-annex for. */
+  where: 'remote' | 'outside-annex' = 'remote',
 ): Promise<Credential | undefined> {
   const environment = fromVariables(env);
   if (s.credential) {
@@ -83,14 +85,9 @@ export async function resolveOsfToken(
       `credential "${s.credential}" not found: create it with "annexd credentials set ${s.credential} realm=${new URL(s.api).host}" (the OSF token is read from the prompt or stdin)`,
     );
   }
+  const remembered = where === 'remote' ? [asRemembered(fromLocalFile(CREDS_SETTING)), asRemembered(fromGitAnnex(CREDS_SETTING))] : [];
   return findCredential(
-    [
-      environment,
-      fromCredentialStore({ realm: new URL(s.api).host, userProp: 'user', userOptional: true }),
-      asRemembered(fromLocalFile(CREDS_SETTING)),
-      asRemembered(fromGitAnnex(CREDS_SETTING)),
-      fromDatalad(DATALAD_OSF_CREDENTIAL),
-    ],
+    [environment, fromCredentialStore({ realm: new URL(s.api).host, userProp: 'user', userOptional: true }), ...remembered, fromDatalad(DATALAD_OSF_CREDENTIAL)],
     ctx,
   );
 }

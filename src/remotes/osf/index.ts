@@ -6,11 +6,10 @@
  * datalad-osf's git-annex-remote-osf: the same remote under its externaltype.
  */
 import type { LocalPath, RequestContext } from '../../protocol/contract.js';
-import { RemoteError } from '../../protocol/errors.js';
 import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
-import { pathProblem } from '../core/config.js';
 import { credentialKnown, MissingCredentialsError, type Credential } from '../core/credentials.js';
+import { encodedExportName, utf8ExportName } from '../core/export-names.js';
 import { holdsKey } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
 import { osfSchema, osfSettings, type OsfSettings } from './config.js';
@@ -18,14 +17,12 @@ import { CREDS_SETTING, resolveOsfToken, tokenHelp, toRemembered } from './crede
 import { describeOsfError } from './errors.js';
 import type { OsfStorage } from './storage.js';
 
-/** Export names are OSF paths: UTF-8, no "." or ".." or empty segments (OSF has no such names). */
-function exportPath(name: WireName): string {
-  const text = name.text;
-  if (text === undefined) throw new RemoteError(`cannot export "${name}": OSF names must be valid UTF-8`);
-  const problem = pathProblem(text, { trailingSlash: false });
-  if (problem) throw new RemoteError(`cannot export "${text}": export names ${problem}`);
-  return text;
-}
+/**
+ * Export names are OSF paths: no "." or ".." or empty segments (OSF has no
+ * such names), and UTF-8 (OSF's names are JSON strings): a name that is not
+ * goes under the reserved folder of core/export-names, as on S3.
+ */
+const exportPath = (name: WireName): string => utf8ExportName(name, 'annexd-osf');
 
 class OsfBackend implements Backend {
   readonly exporter: ExportBackend;
@@ -39,8 +36,12 @@ class OsfBackend implements Backend {
         return holdsKey(key, f && { size: f.size }, ctx);
       },
       remove: (name, _key, ctx) => osf.delete(exportPath(name), ctx),
-      // Exactly that folder (datalad-osf removes whichever top-level folder it finds first).
-      removeDirectory: (dir, ctx) => osf.deleteFolder(exportPath(dir), ctx),
+      // Exactly that folder (datalad-osf removes whichever top-level folder it finds first), and its
+      // counterpart under NON_UTF8_DIR, where files below it whose names are not UTF-8 went.
+      removeDirectory: async (dir, ctx) => {
+        await osf.deleteFolder(exportPath(dir), ctx);
+        if (dir.text !== undefined) await osf.deleteFolder(encodedExportName(dir), ctx);
+      },
       rename: (name, _key, newName, ctx) => osf.move(exportPath(name), exportPath(newName), ctx),
     };
   }

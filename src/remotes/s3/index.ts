@@ -12,13 +12,13 @@ import { describeEndpoint, s3Schema, s3Settings, type S3Settings } from './confi
 import { CREDS_SETTING, resolveS3Auth, type S3Auth } from './credentials.js';
 import { describeS3Error } from './errors.js';
 import { encodeSegment } from './address.js';
-import { exportObjectName } from './names.js';
+import { utf8ExportName } from '../core/export-names.js';
 import type { S3Store } from './store.js';
 import { rememberCredential } from '../core/local-creds.js';
 
-/** Where an export name lives: under the prefix, by the rule of names.ts (UTF-8 as is, other bytes encoded). */
+/** Where an export name lives: under the prefix, by the rule of core/export-names (UTF-8 as is, other bytes encoded). */
 function exportObjectKey(s: S3Settings, name: WireName): string {
-  return s.prefix + exportObjectName(name);
+  return s.prefix + utf8ExportName(name, 'annexd-s3');
 }
 
 class S3Backend implements Backend {

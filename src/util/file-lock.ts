@@ -1,12 +1,17 @@
 /**
  * Files shared by several annexd processes: an exclusive lock between processes
  * (a lock file holding the holder's pid) and atomic replacement of a file.
+ * Used by the credential store, the archive cache and OSF's request budget.
  */
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CredentialError } from './model.js';
+
+/** A lock that cannot be taken, or a lock file that cannot be handled: one line naming the file. */
+export class FileLockError extends Error {
+  override readonly name = 'FileLockError';
+}
 
 export interface LockOptions {
   /** How long to wait for the holder to finish; default 10 s. */
@@ -53,7 +58,7 @@ async function tryCreate(lockPath: string): Promise<boolean> {
     fh = await open(lockPath, 'wx', 0o600);
   } catch (err) {
     if (errCode(err) === 'EEXIST') return false;
-    throw new CredentialError(`cannot create lock file ${lockPath}: ${errText(err)}`);
+    throw new FileLockError(`cannot create lock file ${lockPath}: ${errText(err)}`);
   }
   try {
     await fh.writeFile(`${process.pid}\n`);
@@ -61,7 +66,7 @@ async function tryCreate(lockPath: string): Promise<boolean> {
   } catch (err) {
     await fh.close().catch(() => undefined);
     await unlink(lockPath).catch(() => undefined);
-    throw new CredentialError(`cannot write lock file ${lockPath}: ${errText(err)}`);
+    throw new FileLockError(`cannot write lock file ${lockPath}: ${errText(err)}`);
   }
   return true;
 }
@@ -82,7 +87,7 @@ async function readHolder(path: string): Promise<Holder> {
     return { kind: 'unknown', ageMs: Date.now() - st.mtimeMs };
   } catch (err) {
     if (errCode(err) === 'ENOENT') return { kind: 'gone' };
-    throw new CredentialError(`cannot read lock file ${path}: ${errText(err)}`);
+    throw new FileLockError(`cannot read lock file ${path}: ${errText(err)}`);
   }
 }
 
@@ -122,21 +127,21 @@ async function breakStale(lockPath: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (errCode(err) === 'ENOENT') return true;
-    throw new CredentialError(`cannot remove stale lock file ${lockPath}: ${errText(err)}`);
+    throw new FileLockError(`cannot remove stale lock file ${lockPath}: ${errText(err)}`);
   } finally {
     await unlink(guard).catch(() => undefined);
   }
 }
 
-function timeoutError(lockPath: string, holder: Holder, timeoutMs: number): CredentialError {
+function timeoutError(lockPath: string, holder: Holder, timeoutMs: number): FileLockError {
   const waited = `waited ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`;
   if (holder.kind === 'pid') {
     const self = holder.pid === process.pid ? ' (this process)' : '';
-    return new CredentialError(
+    return new FileLockError(
       `${lockPath} is locked by pid ${holder.pid}${self} (${waited}); if that is not an annexd process, remove ${lockPath}`,
     );
   }
-  return new CredentialError(`${lockPath} is locked by an unknown process (no pid in it; ${waited}); remove ${lockPath} if no annexd is running`);
+  return new FileLockError(`${lockPath} is locked by an unknown process (no pid in it; ${waited}); remove ${lockPath} if no annexd is running`);
 }
 
 /**
