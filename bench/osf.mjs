@@ -35,8 +35,8 @@ const JOBS = 8;
 const OSFCLIENT_S_PER_REQUEST = 1;
 /** osfclient's page size: the API's default (it never asks for page[size]). */
 const OSFCLIENT_PAGE = 10;
-/** RequestBudget's burst (src/remotes/osf/budget.ts DEFAULT_BURST): at most rate + burst in any second. */
-const BURST = 2;
+/** RequestBudget's burst (src/remotes/osf/budget.ts DEFAULT_BURST): at most rate + burst taken in any second. */
+const BURST = 1;
 const TARGET = 0.2;
 
 // ---------------------------------------------------------------- arguments

@@ -5,8 +5,8 @@ import { integer, optionalHttpUrl, optionalText, type ConfigOf } from '../core/c
 export const DEFAULT_API = 'https://api.osf.io/v2/';
 /**
  * Requests per second at most, by default: shared by every job of the process
- * (see budget.ts). 8 with bursts of 2 is at most 10 in any second, OSF's
- * burst limit (osf-api.md §3.2): bench/osf.mjs measured 200 x 100 KiB copy,
+ * (see budget.ts). 8 with bursts of 1 is at most 9 in any second, one under
+ * OSF's burst limit (osf-api.md §3.2): bench/osf.mjs measured 200 x 100 KiB copy,
  * drop and get at 0.12 of osfclient's 1 request/s floor with no 429; at 5 the
  * copy took 0.24, at 10 the server's 10/s limit answered 429s and every job paused.
  */
