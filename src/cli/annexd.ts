@@ -11,6 +11,7 @@ import { addArchiveContentCommand } from './commands/add-archive-content.js';
 import { createSiblingCommand } from './commands/create-sibling.js';
 import { createSiblingOsfCommand } from './commands/create-sibling-osf.js';
 import { createSiblingS3Command } from './commands/create-sibling-s3.js';
+import { createSiblingWebdavCommand } from './commands/create-sibling-webdav.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { devServerCommand } from './commands/dev-server.js';
@@ -25,6 +26,7 @@ const COMMANDS: Command[] = [
   createSiblingCommand,
   createSiblingOsfCommand,
   createSiblingS3Command,
+  createSiblingWebdavCommand,
   credentialsCommand,
   demoCommand,
   devServerCommand,

@@ -106,7 +106,10 @@ export async function existingRecords<A extends string>(
  */
 export async function initStorage(top: string, name: string, params: string[], env: NodeJS.ProcessEnv, enable = false): Promise<string | undefined> {
   const r = await gitWithBin(top, ['annex', enable ? 'enableremote' : 'initremote', name, ...params], env);
-  return r.code === 0 ? undefined : `git annex ${enable ? 'enableremote' : 'initremote'} ${name} failed: ${verdict(r.stderr || r.stdout)}`;
+  if (r.code === 0) return undefined;
+  const command = enable ? 'enableremote' : 'initremote';
+  // git-annex prefixes an external remote's refusal with "initremote failed:" itself.
+  return `git annex ${command} ${name} failed: ${verdict(r.stderr || r.stdout).replace(`${command} failed: `, '')}`;
 }
 
 /**
