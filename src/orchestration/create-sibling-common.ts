@@ -10,6 +10,16 @@ import { OrchestrationError } from './errors.js';
 import { git as runGit } from './git.js';
 import type { SiblingRecord } from './siblings.js';
 
+/** The options every create-sibling-* command takes. */
+export interface CreateSiblingBaseOptions {
+  /** Any path inside the dataset. */
+  dataset: string;
+  /** The annexd credential for the storage (its backend's chain when not given). */
+  credential?: string;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+}
+
 /** The record of a create-sibling-* command about one sibling it made (or did not make). */
 export interface CreateSiblingRecord<A extends string> {
   action: A;

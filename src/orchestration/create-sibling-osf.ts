@@ -24,7 +24,7 @@ import { resolveOsfToken, tokenHelp } from '../remotes/osf/credentials.js';
 import { describeOsfError } from '../remotes/osf/errors.js';
 import { createNode, deleteNode, openOsf, outsideAnnex, updateNode, apiBase, type NodeCategory, type OsfSession } from '../remotes/osf/nodes.js';
 import { formatOsfUrl } from '../gitremote/url.js';
-import { existingRecords, gitOrFail, gitWithBin as git, initStorage, openDataset, requireOwnStorageName, type CreateSiblingRecord, type CreateSiblingResult } from './create-sibling-common.js';
+import { existingRecords, gitOrFail, gitWithBin as git, initStorage, openDataset, requireOwnStorageName, type CreateSiblingBaseOptions, type CreateSiblingRecord, type CreateSiblingResult } from './create-sibling-common.js';
 import { OrchestrationError } from './errors.js';
 import { configureSibling } from './siblings.js';
 
@@ -37,9 +37,7 @@ export type OsfMode = (typeof OSF_MODES)[number];
 export const TRUST_LEVELS = ['trust', 'semitrust', 'untrust'] as const;
 export type TrustLevel = (typeof TRUST_LEVELS)[number];
 
-export interface CreateSiblingOsfOptions {
-  /** Any path inside the dataset. */
-  dataset: string;
+export interface CreateSiblingOsfOptions extends CreateSiblingBaseOptions {
   title?: string;
   /** The git sibling; default "osf". */
   name?: string;
@@ -56,8 +54,6 @@ export interface CreateSiblingOsfOptions {
   api?: string;
   /** An annexd (or DataLad) credential holding the token, else the usual chain (OSF_TOKEN, …). */
   credential?: string;
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
 }
 
 export const DEFAULT_DESCRIPTION =

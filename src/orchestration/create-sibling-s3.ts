@@ -19,6 +19,7 @@ import {
   existingRecords,
   initStorage,
   openDataset,
+  type CreateSiblingBaseOptions,
   type CreateSiblingRecord,
   type CreateSiblingResult,
 } from './create-sibling-common.js';
@@ -34,9 +35,7 @@ export type S3Mode = (typeof S3_MODES)[number];
 /** The folder (below --prefix) that holds the git deposit. */
 export const DEPOSIT_FOLDER = '.datalad-deposit/';
 
-export interface CreateSiblingS3Options {
-  /** Any path inside the dataset. */
-  dataset: string;
+export interface CreateSiblingS3Options extends CreateSiblingBaseOptions {
   /** The git sibling; the storage sibling is NAME-storage. */
   name: string;
   bucket: string;
@@ -47,8 +46,6 @@ export interface CreateSiblingS3Options {
   existing?: 'skip' | 'error';
   /** An annexd credential (key_id and secret), else the usual annexd-s3 chain (AWS_* variables, …). */
   credential?: string;
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
 }
 
 /** A setting checked as annexd-s3 checks it at initremote, so a bad one is refused before anything is made. */

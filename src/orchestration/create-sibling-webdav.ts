@@ -18,6 +18,7 @@ import {
   initStorage,
   openDataset,
   requireOwnStorageName,
+  type CreateSiblingBaseOptions,
   type CreateSiblingRecord,
   type CreateSiblingResult,
 } from './create-sibling-common.js';
@@ -35,9 +36,7 @@ export type WebdavExisting = (typeof WEBDAV_EXISTING)[number];
 /** The collection below URL that holds the git deposit in the filetree modes. */
 export const DEPOSIT_COLLECTION = '.datalad-deposit';
 
-export interface CreateSiblingWebdavOptions {
-  /** Any path inside the dataset. */
-  dataset: string;
+export interface CreateSiblingWebdavOptions extends CreateSiblingBaseOptions {
   /** The WebDAV collection: http(s), no query or fragment. */
   url: string;
   /** The git sibling; default the URL's host name. */
@@ -50,8 +49,6 @@ export interface CreateSiblingWebdavOptions {
   credential?: string;
   /** Told of what is allowed but unwise (an http: URL). */
   warn?: (message: string) => void;
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
 }
 
 /** The URL as datalad-next takes it: http(s), no query, no fragment; without a trailing slash. */

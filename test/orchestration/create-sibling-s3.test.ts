@@ -7,8 +7,9 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exec, type ExecResult } from '../../src/util/exec.js';
+import type { ExecResult } from '../../src/util/exec.js';
 import { AnnexRepo } from '../support/annex.js';
+import { cloneAndGet, config, records, remoteLogLine } from '../support/create-sibling.js';
 import { useS3Suite } from '../support/s3.js';
 import { BIN_DIR } from '../support/tools.js';
 
@@ -27,27 +28,7 @@ const annexd = (repo: AnnexRepo, args: string[], env: NodeJS.ProcessEnv = suite.
 const cs3 = (repo: AnnexRepo, name: string, bucket: string, args: string[] = [], env?: NodeJS.ProcessEnv): Promise<ExecResult> =>
   annexd(repo, ['create-sibling-s3', name, '--bucket', bucket, '--endpoint', suite.s3.endpoint, ...args], env);
 
-const records = (r: ExecResult): Array<Record<string, unknown>> =>
-  r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-const config = async (repo: AnnexRepo, key: string): Promise<string[]> =>
-  (await repo.run('git', ['config', '--get-all', key])).stdout.split('\n').filter(Boolean);
-const remoteLogLine = async (repo: AnnexRepo, name: string): Promise<string> => {
-  const log = (await repo.run('git', ['cat-file', 'blob', 'git-annex:remote.log'])).stdout;
-  return log.split('\n').find((l) => l.includes(` name=${name} `)) ?? '';
-};
 
-/** Clones the git sibling's URL and gets a file through the autoenabled storage sibling. */
-async function cloneAndGet(url: string, dir: string, file: string): Promise<string> {
-  const path = join(suite.sandbox.dir, dir);
-  const env = { ...suite.sandbox.env, ...suite.s3.credsEnv };
-  const clone = await exec('git', ['clone', '-q', url, path], { env });
-  expect(clone.code, clone.stderr).toBe(0);
-  const cloned = new AnnexRepo(path, env);
-  await cloned.ok('git', 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
-  await cloned.ok('git', 'annex', 'init', '-q');
-  await cloned.ok('git', 'annex', 'get', file);
-  return (await cloned.ok('cat', file)).stdout;
-}
 
 describe('annexd create-sibling-s3', () => {
   it('annex mode: storage sibling with autoenable, git sibling with its deposit apart; push, clone, get', async () => {
@@ -82,7 +63,7 @@ describe('annexd create-sibling-s3', () => {
     expect(deposit.some((o) => o.endsWith('/XDLRA--repo-export'))).toBe(true);
     expect(objects.filter((o) => o.includes('XDLRA') && !o.startsWith('.datalad-deposit/'))).toEqual([]);
 
-    expect(await cloneAndGet(url, 'annexmode-clone', 'data/one.txt')).toBe('one\n');
+    expect(await cloneAndGet(suite.sandbox, url, 'annexmode-clone', 'data/one.txt', suite.s3.credsEnv)).toBe('one\n');
   });
 
   it('export mode with --prefix and --public-url: the tree below the prefix, the deposit in its own folder; rendered lines', async () => {
@@ -100,7 +81,7 @@ describe('annexd create-sibling-s3', () => {
     const objects = await suite.s3.list(bucket);
     expect(objects.filter((o) => !o.startsWith('study/.datalad-deposit/'))).toEqual(['study/README', 'study/data/one.txt']);
     expect(objects.some((o) => o.startsWith('study/.datalad-deposit/') && o.endsWith('/XDLRA--refs'))).toBe(true);
-    expect(await cloneAndGet(url, 'exportmode-clone', 'data/one.txt')).toBe('one\n');
+    expect(await cloneAndGet(suite.sandbox, url, 'exportmode-clone', 'data/one.txt', suite.s3.credsEnv)).toBe('one\n');
   });
 
   it('gitonly: no storage sibling, no dependency; the bucket is made and the history pushed', async () => {

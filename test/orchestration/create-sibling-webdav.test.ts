@@ -8,8 +8,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exec, type ExecResult } from '../../src/util/exec.js';
+import type { ExecResult } from '../../src/util/exec.js';
 import { AnnexRepo } from '../support/annex.js';
+import { cloneAndGet, config, records, remoteLogLine } from '../support/create-sibling.js';
 import { BIN_DIR } from '../support/tools.js';
 import { useDavSuite } from '../support/webdav.js';
 
@@ -27,14 +28,6 @@ const annexd = (repo: AnnexRepo, args: string[], env: NodeJS.ProcessEnv = suite.
 const csw = (repo: AnnexRepo, url: string, args: string[] = [], env?: NodeJS.ProcessEnv): Promise<ExecResult> =>
   annexd(repo, ['create-sibling-webdav', url, ...args], env);
 
-const records = (r: ExecResult): Array<Record<string, unknown>> =>
-  r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-const config = async (repo: AnnexRepo, key: string): Promise<string[]> =>
-  (await repo.run('git', ['config', '--get-all', key])).stdout.split('\n').filter(Boolean);
-const remoteLogLine = async (repo: AnnexRepo, name: string): Promise<string> => {
-  const log = (await repo.run('git', ['cat-file', 'blob', 'git-annex:remote.log'])).stdout;
-  return log.split('\n').find((l) => l.includes(` name=${name} `)) ?? '';
-};
 const gitUrl = (url: string): string => `datalad-annex::?type=external&externaltype=annexd-webdav&encryption=none&url=${url}`;
 
 /** Every file below a directory, relative to it. */
@@ -44,17 +37,6 @@ async function filesBelow(dir: string): Promise<string[]> {
 }
 const onDisk = (url: string): string => join(suite.dav.root, url.slice(suite.dav.url.length + 1));
 
-async function cloneAndGet(url: string, dir: string, file: string): Promise<string> {
-  const path = join(suite.sandbox.dir, dir);
-  const env = { ...suite.sandbox.env, ...suite.dav.credsEnv };
-  const clone = await exec('git', ['clone', '-q', url, path], { env });
-  expect(clone.code, clone.stderr).toBe(0);
-  const cloned = new AnnexRepo(path, env);
-  await cloned.ok('git', 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
-  await cloned.ok('git', 'annex', 'init', '-q');
-  await cloned.ok('git', 'annex', 'get', file);
-  return (await cloned.ok('cat', file)).stdout;
-}
 
 describe('annexd create-sibling-webdav', () => {
   it('annex mode with datalad-next defaults: name from the host, autoenable; push, clone, get', async () => {
@@ -80,7 +62,7 @@ describe('annexd create-sibling-webdav', () => {
     // As datalad-next's annex mode: content keys and the deposit's keys side by side in the collection.
     const names = (await filesBelow(onDisk(url))).map((f) => f.split('/').pop());
     expect(names).toEqual(expect.arrayContaining([await repo.key('data/one.txt'), 'XDLRA--refs', 'XDLRA--repo-export']));
-    expect(await cloneAndGet(gitUrl(url), 'annexmode-clone', 'data/one.txt')).toBe('one\n');
+    expect(await cloneAndGet(suite.sandbox, gitUrl(url), 'annexmode-clone', 'data/one.txt', suite.dav.credsEnv)).toBe('one\n');
   });
 
   it('filetree mode: the files under their names, the history in URL/.datalad-deposit; -s, --storage-name; rendered lines', async () => {
@@ -98,7 +80,7 @@ describe('annexd create-sibling-webdav', () => {
     const files = await filesBelow(onDisk(url));
     expect(files.filter((f) => !f.startsWith('.datalad-deposit/'))).toEqual(['data/one.txt']);
     expect(files.some((f) => f.startsWith('.datalad-deposit/') && f.endsWith('/XDLRA--refs'))).toBe(true);
-    expect(await cloneAndGet(gitUrl(deposit), 'filetree-clone', 'data/one.txt')).toBe('one\n');
+    expect(await cloneAndGet(suite.sandbox, gitUrl(deposit), 'filetree-clone', 'data/one.txt', suite.dav.credsEnv)).toBe('one\n');
   });
 
   it('annex-only and filetree-only make the storage sibling only; git-only the git sibling only', async () => {
