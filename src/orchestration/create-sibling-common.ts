@@ -4,6 +4,9 @@
  * already taken (and --existing), `git annex initremote` with annexd's bin/
  * on PATH, a reachability check of a git deposit, and the record types.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { readRemoteLog } from '../remotes/core/repo-settings.js';
 import { withAnnexdBin } from '../util/bin-path.js';
 import { OrchestrationError } from './errors.js';
@@ -128,8 +131,15 @@ export async function initStorage(top: string, name: string, params: string[], e
  * helper's line. For git siblings made without a storage sibling, which
  * would otherwise be configured unchecked.
  */
-export async function depositProblem(top: string, url: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<string | undefined> {
-  const r = await gitWithBin(top, ['ls-remote', url], { ...env, GIT_TERMINAL_PROMPT: '0' }, signal);
+export async function depositProblem(url: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<string | undefined> {
+  // Outside any repository, so the helper works in a scratch directory it removes, leaving no cache in the dataset.
+  const outside = await mkdtemp(join(tmpdir(), 'annexd-deposit-check-'));
+  let r;
+  try {
+    r = await gitWithBin(outside, ['ls-remote', url], { ...env, GIT_TERMINAL_PROMPT: '0', GIT_CEILING_DIRECTORIES: dirname(outside) }, signal);
+  } finally {
+    await rm(outside, { recursive: true, force: true });
+  }
   if (r.code === 0) return undefined;
   const lines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
   return (lines.find((l) => l.startsWith('git-remote-')) ?? lines[0] ?? `git ls-remote exited with code ${r.code}`).replace(/^git-remote-[a-z-]+: /, '');

@@ -96,7 +96,7 @@ export async function* createSiblingS3(o: CreateSiblingS3Options): AsyncGenerato
   const url = formatDataladAnnexUrl(depositParams);
   if (mode === 'gitonly') {
     // No storage sibling checks the bucket and credentials: the helper does (and makes a missing bucket).
-    const problem = await depositProblem(top, url, env, o.signal);
+    const problem = await depositProblem(url, env, o.signal);
     if (problem) {
       yield { ...base, status: 'error', name: o.name, url: where(depositPrefix(o.prefix)), message: `the deposit cannot be reached: ${problem}; nothing was configured` };
       return;

@@ -111,7 +111,7 @@ export async function* createSiblingWebdav(o: CreateSiblingWebdavOptions): Async
     yield { ...base, status: 'ok', name: storageName, url, ...(reconfigure ? { message: 'reconfigured' } : {}) };
   } else {
     // No storage sibling checks the server and credentials: the helper does.
-    const problem = await depositProblem(top, gitUrl, env, o.signal);
+    const problem = await depositProblem(gitUrl, env, o.signal);
     if (problem) {
       yield { ...base, status: 'error', name, url: depositUrl, message: `the deposit cannot be reached: ${problem}; nothing was configured` };
       return;

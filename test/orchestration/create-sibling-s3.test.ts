@@ -5,6 +5,7 @@
  * clone from the git sibling's URL that gets the content, each mode,
  * --existing, and refusals that configure nothing.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExecResult } from '../../src/util/exec.js';
@@ -90,6 +91,8 @@ describe('annexd create-sibling-s3', () => {
     const r = await cs3(repo, 'hist', bucket, ['--mode', 'gitonly', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(records(r).map((x) => x.action)).toEqual(['configure-sibling']);
+    // The deposit was checked from outside the dataset: no helper cache left in it.
+    expect(existsSync(join(repo.path, '.git', 'annexd-gitremote'))).toBe(false);
     expect(await remoteLogLine(repo, 'hist-storage')).toBe('');
     expect(await config(repo, 'remote.hist.datalad-publish-depends')).toEqual([]);
     expect(await config(repo, 'remote.hist.annex-ignore')).toEqual(['true']);

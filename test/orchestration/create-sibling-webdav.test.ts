@@ -5,6 +5,7 @@
  * and get, each mode, --existing skip|error|reconfigure, and refusals that
  * configure nothing.
  */
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -101,6 +102,7 @@ describe('annexd create-sibling-webdav', () => {
     const gr = await csw(g, url, ['-s', 'x', '--mode', 'git-only', '--json']);
     expect(gr.code, gr.stderr).toBe(0);
     expect(records(gr).map((x) => [x.action, x.name])).toEqual([['configure-sibling', 'x']]);
+    expect(existsSync(join(g.path, '.git', 'annexd-gitremote'))).toBe(false);
     expect(await remoteLogLine(g, 'x-storage')).toBe('');
     expect(await config(g, 'remote.x.url')).toEqual([gitUrl(url)]);
     expect(await config(g, 'remote.x.datalad-publish-depends')).toEqual([]);
