@@ -83,6 +83,13 @@ export async function openDataset<A extends string>(
   return { top, base, noAnnex: annexed ? undefined : { ...base, status: 'impossible', message: 'dataset has no annex' } };
 }
 
+/** Names git, git-annex and DataLad all take, checked before anything is made (a refusal later would leave a storage sibling alone). */
+export function requireUsableName(name: string, what: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.endsWith('.') || name.includes('..')) {
+    throw new OrchestrationError(`${what} "${name}" is not a usable sibling name (letters, digits, ".", "_", "-"): give -s NAME`);
+  }
+}
+
 /** The storage sibling's name must differ from the git sibling's. */
 export function requireOwnStorageName(name: string, storageName: string): void {
   if (storageName === name) throw new OrchestrationError(`the storage sibling needs a name of its own (--storage-name "${storageName}" is also the sibling's name)`);

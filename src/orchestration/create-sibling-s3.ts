@@ -19,6 +19,7 @@ import {
   existingRecords,
   initStorage,
   openDataset,
+  requireUsableName,
   type CreateSiblingBaseOptions,
   type CreateSiblingRecord,
   type CreateSiblingResult,
@@ -69,6 +70,7 @@ export async function* createSiblingS3(o: CreateSiblingS3Options): AsyncGenerato
   const env = o.env ?? process.env;
   const mode = o.mode ?? 'annex';
   const storageName = `${o.name}-storage`;
+  requireUsableName(o.name, 'the sibling name');
   checked('bucket', o.bucket, s3Schema.bucket);
   checked('endpoint', o.endpoint, s3Schema.endpoint);
   checked('prefix', o.prefix, s3Schema.prefix);

@@ -18,6 +18,7 @@ import {
   initStorage,
   openDataset,
   requireOwnStorageName,
+  requireUsableName,
   type CreateSiblingBaseOptions,
   type CreateSiblingRecord,
   type CreateSiblingResult,
@@ -75,6 +76,8 @@ export async function* createSiblingWebdav(o: CreateSiblingWebdavOptions): Async
   const storageName = o.storageName ?? `${name}-storage`;
   const mode = o.mode ?? 'annex';
   const existing = o.existing ?? 'error';
+  requireUsableName(name, o.name === undefined ? `the URL's host name` : 'the sibling name');
+  requireUsableName(storageName, 'the storage sibling name');
   requireOwnStorageName(name, storageName);
   if (parsed.protocol === 'http:') o.warn?.(`${url} is http://, not https://: the password and the data travel unencrypted`);
 

@@ -152,10 +152,11 @@ describe('annexd create-sibling-webdav', () => {
       [`${suite.dav.url}/x#frag`, 'the URL must not have a fragment'],
       ['ftp://host/x', 'only http:// and https:// WebDAV URLs are supported, not ftp:'],
       ['not a url', 'is not a URL'],
+      ['http://[::1]:1/dav', `the URL's host name "[::1]" is not a usable sibling name`],
     ] as const) {
       const r = await csw(repo, url);
       expect(r.code, url).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`^annexd: [^\\n]*${why.replace(/[?#.:/]/g, '\\$&')}[^\\n]*\\n$`));
+      expect(r.stderr).toMatch(new RegExp(`^annexd: [^\\n]*${why.replace(/[?#.:/[\]]/g, '\\$&')}[^\\n]*\\n$`));
     }
     const same = await csw(repo, suite.dav.collection('same'), ['-s', 'a', '--storage-name', 'a']);
     expect(same.code).toBe(1);
