@@ -10,6 +10,8 @@ import { out, UsageError, wantsJson, type Command } from './command.js';
 import { addArchiveContentCommand } from './commands/add-archive-content.js';
 import { createSiblingCommand } from './commands/create-sibling.js';
 import { createSiblingOsfCommand } from './commands/create-sibling-osf.js';
+import { createSiblingS3Command } from './commands/create-sibling-s3.js';
+import { createSiblingWebdavCommand } from './commands/create-sibling-webdav.js';
 import { credentialsCommand } from './commands/credentials.js';
 import { demoCommand } from './commands/demo.js';
 import { devServerCommand } from './commands/dev-server.js';
@@ -23,6 +25,8 @@ const COMMANDS: Command[] = [
   addArchiveContentCommand,
   createSiblingCommand,
   createSiblingOsfCommand,
+  createSiblingS3Command,
+  createSiblingWebdavCommand,
   credentialsCommand,
   demoCommand,
   devServerCommand,

@@ -184,3 +184,18 @@ export function param(params: string[], key: string): string | undefined {
 export function formatOsfUrl(node: string, api: string, defaultApi: string): string {
   return api === defaultApi ? `osf://${node}` : `osf://${node}?api=${encodeURIComponent(api)}`;
 }
+
+/**
+ * The datalad-annex::?type=…&… URL of initremote parameters ("key=value"),
+ * as parseDataladAnnexUrl reads it back: each value percent-encoded (so
+ * "&", "#", "%" and the placeholder braces stay literal), but ":" and "/"
+ * kept, as datalad-next's urlquote keeps "/", so URLs in it stay readable.
+ */
+export function formatDataladAnnexUrl(params: readonly string[]): string {
+  const query = params.map((p) => {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new GitRemoteError(`parameter "${p}" is not KEY=VALUE`);
+    return `${p.slice(0, eq)}=${encodeURIComponent(p.slice(eq + 1)).replace(/%2F/g, '/').replace(/%3A/g, ':')}`;
+  });
+  return `datalad-annex::?${query.join('&')}`;
+}

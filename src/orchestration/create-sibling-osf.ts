@@ -23,38 +23,21 @@ import { DEFAULT_API } from '../remotes/osf/config.js';
 import { resolveOsfToken, tokenHelp } from '../remotes/osf/credentials.js';
 import { describeOsfError } from '../remotes/osf/errors.js';
 import { createNode, deleteNode, openOsf, outsideAnnex, updateNode, apiBase, type NodeCategory, type OsfSession } from '../remotes/osf/nodes.js';
-import { readRemoteLog } from '../remotes/core/repo-settings.js';
 import { formatOsfUrl } from '../gitremote/url.js';
-import { withAnnexdBin } from '../util/bin-path.js';
+import { existingRecords, gitOrFail, gitWithBin as git, initStorage, openDataset, requireOwnStorageName, type CreateSiblingBaseOptions, type CreateSiblingRecord, type CreateSiblingResult } from './create-sibling-common.js';
 import { OrchestrationError } from './errors.js';
-import { git as runGit } from './git.js';
-import { configureSibling, type SiblingRecord } from './siblings.js';
+import { configureSibling } from './siblings.js';
 
 /** The records of create-sibling-osf: its own, and the git sibling's configure-sibling record. */
-export interface CreateSiblingOsfRecord {
-  action: 'create-sibling-osf';
-  status: 'ok' | 'notneeded' | 'impossible' | 'error';
-  path: string;
-  type: 'dataset';
-  message?: string;
-  /** The project's page. */
-  url?: string;
-  /** The project's node id. */
-  id?: string;
-  /** The sibling the record is about. */
-  name?: string;
-}
-export type ResultRecord = CreateSiblingOsfRecord | SiblingRecord;
-
+export type CreateSiblingOsfRecord = CreateSiblingRecord<'create-sibling-osf'>;
+export type ResultRecord = CreateSiblingResult<'create-sibling-osf'>;
 
 export const OSF_MODES = ['annex', 'export', 'exportonly', 'gitonly'] as const;
 export type OsfMode = (typeof OSF_MODES)[number];
 export const TRUST_LEVELS = ['trust', 'semitrust', 'untrust'] as const;
 export type TrustLevel = (typeof TRUST_LEVELS)[number];
 
-export interface CreateSiblingOsfOptions {
-  /** Any path inside the dataset. */
-  dataset: string;
+export interface CreateSiblingOsfOptions extends CreateSiblingBaseOptions {
   title?: string;
   /** The git sibling; default "osf". */
   name?: string;
@@ -71,38 +54,12 @@ export interface CreateSiblingOsfOptions {
   api?: string;
   /** An annexd (or DataLad) credential holding the token, else the usual chain (OSF_TOKEN, …). */
   credential?: string;
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
 }
 
 export const DEFAULT_DESCRIPTION =
   'This component was built from a DataLad dataset using the datalad-osf extension (https://github.com/datalad/datalad-osf).';
 const CLONE_HINT =
   " With this extension installed, this component can be git or datalad cloned from a 'osf://ID' URL, where 'ID' is the OSF node ID that shown in the OSF HTTP URL, e.g. https://osf.io/q8xnk can be cloned from osf://q8xnk. ";
-
-// git-annex must find annexd's git-annex-remote-osf (and git its git-remote-osf) even without bin/ on PATH.
-const git = (top: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal) => runGit(top, args, { env: withAnnexdBin(env), signal });
-
-async function gitOk(top: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const r = await git(top, args, env);
-  if (r.code !== 0) throw new OrchestrationError(`git ${args.slice(0, 3).join(' ')} failed: ${lastLine(r.stderr || r.stdout)}`);
-  return r.stdout;
-}
-
-/** git-annex's own verdict ("git-annex: …"), else the last line said. */
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('(recording state'));
-  const verdict = lines.filter((l) => l.startsWith('git-annex: ')).pop();
-  return (verdict ?? lines.pop() ?? 'no message').replace(/^git-annex: /, '');
-}
-
-/** The names a sibling may already have here: git remotes, and special remotes known from remote.log. */
-async function takenNames(top: string, env: NodeJS.ProcessEnv): Promise<Set<string>> {
-  const names = new Set((await gitOk(top, ['remote'], env)).split('\n').filter(Boolean));
-  const gitDir = (await gitOk(top, ['rev-parse', '--absolute-git-dir'], env)).trim();
-  for (const config of (await readRemoteLog(gitDir)).values()) if (config.name) names.add(config.name);
-  return names;
-}
 
 /** Creates the OSF siblings of a dataset; yields DataLad-style result records (the caller renders them). */
 export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenerator<ResultRecord> {
@@ -112,25 +69,16 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
   const mode = o.mode ?? 'annex';
   const existing = o.existing ?? 'error';
   const api = apiBase(o.api ?? DEFAULT_API);
-  const topRun = await git(o.dataset, ['rev-parse', '--show-toplevel'], env);
-  if (topRun.code !== 0) throw new OrchestrationError(`${o.dataset} is not in a dataset (git repository): run create-sibling-osf inside the dataset, or give -d PATH`);
-  const top = topRun.stdout.trim();
-  const base = { action: 'create-sibling-osf', path: top, type: 'dataset' } as const;
-
-  if ((await git(top, ['config', '--get', 'annex.uuid'], env)).code !== 0) {
-    yield { ...base, status: 'impossible', message: 'dataset has no annex' };
+  const { top, base, noAnnex } = await openDataset(o.dataset, 'create-sibling-osf', env);
+  if (noAnnex) {
+    yield noAnnex;
     return;
   }
-  if (storageName === name) throw new OrchestrationError(`the storage sibling needs a name of its own (--storage-name "${storageName}" is also --name)`);
+  requireOwnStorageName(name, storageName);
   const wanted = mode === 'gitonly' ? [name] : mode === 'exportonly' ? [storageName] : [name, storageName];
-  const taken = await takenNames(top, env);
-  const conflicts = wanted.filter((n) => taken.has(n));
+  const { records: conflicts } = await existingRecords(top, base, wanted, existing, env);
   if (conflicts.length > 0) {
-    for (const c of conflicts) {
-      yield existing === 'skip'
-        ? { ...base, status: 'notneeded', name: c, message: `a sibling '${c}' is already configured in dataset ${top}; skipped` }
-        : { ...base, status: 'error', name: c, message: `a sibling '${c}' is already configured in dataset ${top}` };
-    }
+    yield* conflicts;
     return;
   }
 
@@ -156,19 +104,18 @@ export async function* createSiblingOsf(o: CreateSiblingOsfOptions): AsyncGenera
     }
 
     if (mode !== 'gitonly') {
-      const init = ['annex', 'initremote', storageName, 'encryption=none', 'type=external', 'externaltype=osf', 'autoenable=true', `node=${node.id}`];
+      const init = ['encryption=none', 'type=external', 'externaltype=osf', 'autoenable=true', `node=${node.id}`];
       if (api !== DEFAULT_API) init.push(`api=${api}`);
       if (o.credential) init.push(`credential=${o.credential}`);
       if (mode === 'export' || mode === 'exportonly') init.push('exporttree=yes');
-      const r = await git(top, init, env);
-      if (r.code !== 0) {
-        const why = lastLine(r.stderr || r.stdout);
+      const why = await initStorage(top, storageName, init, env);
+      if (why) {
         const removed = await rollback(osf, node.id);
-        yield { ...base, status: 'error', url: node.html, id: node.id, name: storageName, message: `git annex initremote ${storageName} failed: ${why}; ${removed}` };
+        yield { ...base, status: 'error', url: node.html, id: node.id, name: storageName, message: `${why}; ${removed}` };
         return;
       }
       // Asked for explicitly: git-annex wants --force to trust a repository.
-      if (o.trustLevel) await gitOk(top, ['annex', o.trustLevel, ...(o.trustLevel === 'trust' ? ['--force'] : []), storageName], env);
+      if (o.trustLevel) await gitOrFail(top, ['annex', o.trustLevel, ...(o.trustLevel === 'trust' ? ['--force'] : []), storageName], env);
       yield { ...base, status: 'ok', url: node.html, id: node.id, name: storageName };
     }
     if (mode === 'exportonly') return;

@@ -1,6 +1,6 @@
 /** URL reading, checked against the cases datalad-next's own tests pin (test_params_from_url). */
 import { describe, expect, it } from 'vitest';
-import { parseDataladAnnexUrl, parseOsfUrl } from '../../src/gitremote/url.js';
+import { formatDataladAnnexUrl, parseDataladAnnexUrl, parseOsfUrl } from '../../src/gitremote/url.js';
 
 const p = (u: string): string[] => parseDataladAnnexUrl(u).params;
 
@@ -40,6 +40,14 @@ describe('datalad-annex:: URLs', () => {
     expect(t.credential).toBe('c/d');
     expect(t.display).not.toContain('pw');
     expect(parseDataladAnnexUrl('datalad-annex::file:///x?type=directory&p={port}').params).toEqual(['type=directory', 'p=None']);
+  });
+
+  it('formatDataladAnnexUrl writes what parseDataladAnnexUrl reads back, whatever the values hold', () => {
+    const params = ['type=external', 'externaltype=annexd-webdav', 'encryption=none', 'url=https://h:8443/a b/{path}&x=1#f?q%41', 'prefix=p/.datalad-deposit/'];
+    const url = formatDataladAnnexUrl(params);
+    expect(url).toBe('datalad-annex::?type=external&externaltype=annexd-webdav&encryption=none&url=https://h:8443/a%20b/%7Bpath%7D%26x%3D1%23f%3Fq%2541&prefix=p/.datalad-deposit/');
+    expect(parseDataladAnnexUrl(url).params).toEqual(params);
+    expect(() => formatDataladAnnexUrl(['novalue'])).toThrow(/not KEY=VALUE/);
   });
 
   it('one clear error for what cannot be read', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exec, type ExecResult } from '../../src/util/exec.js';
 import { AnnexRepo } from '../support/annex.js';
+import { config, records, remoteLogLine } from '../support/create-sibling.js';
 import { useOsfSuite } from '../support/osf.js';
 import { BIN_DIR } from '../support/tools.js';
 
@@ -41,20 +42,6 @@ const osfUrl = (id: string): string => `osf://${id}?api=${encodeURIComponent(sui
 const cso = (repo: AnnexRepo, args: string[], env: NodeJS.ProcessEnv = suite.osf.credsEnv): Promise<ExecResult> =>
   repo.run(join(BIN_DIR, 'annexd'), ['create-sibling-osf', '--api', suite.osf.api, ...args], env);
 
-const records = (r: ExecResult): Array<Record<string, unknown>> =>
-  r.stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-
-const config = async (repo: AnnexRepo, key: string): Promise<string[]> =>
-  (await repo.run('git', ['config', '--get-all', key])).stdout.split('\n').filter(Boolean);
-
-const remoteLogLine = async (repo: AnnexRepo, name: string): Promise<string> => {
-  const log = (await repo.run('git', ['cat-file', 'blob', 'git-annex:remote.log'])).stdout;
-  return log.split('\n').find((l) => l.includes(` name=${name} `)) ?? '';
-};
 
 describe('annexd create-sibling-osf', () => {
   it('annex mode: a project as datalad-osf makes it, the storage sibling, the git sibling with its dependency', async () => {

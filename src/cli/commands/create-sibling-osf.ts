@@ -3,23 +3,11 @@ import {
   OSF_MODES,
   TRUST_LEVELS,
   type OsfMode,
-  type ResultRecord,
   type TrustLevel,
 } from '../../orchestration/create-sibling-osf.js';
 import { NODE_CATEGORIES, type NodeCategory } from '../../remotes/osf/nodes.js';
-import { out, parseCommandLine, UsageError, type Command } from '../command.js';
-
-function oneOf<T extends string>(option: string, value: string | undefined, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${option} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, not "${value}"`);
-  return value as T;
-}
-
-/** A result as DataLad renders it: `create-sibling-osf(ok): https://osf.io/ab12c/ [message]`. */
-export function renderRecord(r: ResultRecord): string {
-  const what = r.url ?? r.name ?? r.path;
-  return `${r.action}(${r.status}): ${what}${r.message ? ` [${r.message}]` : ''}`;
-}
+import { parseCommandLine, UsageError, type Command } from '../command.js';
+import { checkRemoteNames, oneOf, printRecords } from './create-sibling-common.js';
 
 export const createSiblingOsfCommand: Command = {
   name: 'create-sibling-osf',
@@ -91,14 +79,9 @@ Exit code 0 only if every result is ok or notneeded.
       json: { type: 'boolean', default: false },
     });
     if (positionals.length) throw new UsageError(`create-sibling-osf takes no arguments (got "${positionals[0]}"): the dataset is -d PATH`);
-    for (const [option, value] of [['name', values.name], ['storage-name', values['storage-name']]] as const) {
-      if (value !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) {
-        throw new UsageError(`--${option} "${value}" is not a usable remote name (letters, digits, ".", "_", "-")`);
-      }
-    }
+    checkRemoteNames([['name', values.name], ['storage-name', values['storage-name']]]);
     if (values.api !== undefined && !/^https?:\/\//.test(values.api)) throw new UsageError(`--api must be an http(s) URL, e.g. https://api.osf.io/v2/, not "${values.api}"`);
-    let failed = false;
-    for await (const record of createSiblingOsf({
+    const records = createSiblingOsf({
       dataset: values.dataset ?? process.cwd(),
       title: values.title,
       name: values.name,
@@ -112,10 +95,7 @@ Exit code 0 only if every result is ok or notneeded.
       description: values.description,
       api: values.api,
       credential: values.credential,
-    })) {
-      if (record.status === 'error' || record.status === 'impossible') failed = true;
-      out(values.json ? JSON.stringify(record) : renderRecord(record));
-    }
-    return failed ? 1 : 0;
+    });
+    return printRecords(records, values.json);
   },
 };
