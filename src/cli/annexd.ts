@@ -14,9 +14,11 @@ import { devServerCommand } from './commands/dev-server.js';
 import { pushCommand } from './commands/push.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
 import { siblingsCommand } from './commands/siblings.js';
+import { syncCommand } from './commands/sync.js';
+import { DaemonError } from '../daemon/errors.js';
 import { OrchestrationError } from '../orchestration/errors.js';
 
-const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, devServerCommand, pushCommand, s3UploadsCommand, siblingsCommand];
+const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, devServerCommand, pushCommand, s3UploadsCommand, siblingsCommand, syncCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -92,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Failures the user can act on: one line, no stack. Anything else is a bug and keeps its stack under ANNEXD_DEBUG. */
 const expected = (err: unknown): boolean =>
-  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError;
+  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError || err instanceof DaemonError;
 
 const argv = process.argv.slice(2);
 try {
