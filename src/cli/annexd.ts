@@ -16,10 +16,11 @@ import { s3UploadsCommand } from './commands/s3-uploads.js';
 import { siblingsCommand } from './commands/siblings.js';
 import { syncCommand } from './commands/sync.js';
 import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
 import { DaemonError } from '../daemon/errors.js';
 import { OrchestrationError } from '../orchestration/errors.js';
 
-const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, devServerCommand, pushCommand, s3UploadsCommand, serveCommand, siblingsCommand, syncCommand];
+const COMMANDS: Command[] = [addArchiveContentCommand, credentialsCommand, demoCommand, devServerCommand, pushCommand, s3UploadsCommand, serveCommand, siblingsCommand, statusCommand, syncCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
