@@ -54,7 +54,9 @@ export type DaemonEvent =
   | { type: 'sync-failed'; path: string; sibling: string; at: string; error: string }
   | { type: 'progress'; path: string; sibling: string; progress: PushProgress }
   | { type: 'queue'; queued: SyncKey[]; running: SyncKey[] }
-  | { type: 'state-error'; error: string };
+  | { type: 'state-error'; error: string }
+  /** The list or a setting changed (sync add/remove, pause, resume). */
+  | { type: 'entries-changed' };
 
 export interface SchedulerOptions {
   state: SyncState;
@@ -158,6 +160,7 @@ export class Scheduler {
     for (const path of watched) if (!this.watchers.has(path)) void this.watchRefs(path);
     for (const path of new Set(syncs.map((e) => e.path))) if (!this.siblings.has(path)) void this.learnSiblings(path);
     this.queue = this.queue.filter((k) => this.entry(k)?.paused === false);
+    this.emit({ type: 'entries-changed' });
   }
 
   private entry(k: SyncKey): SyncEntry | undefined {

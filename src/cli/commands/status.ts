@@ -62,6 +62,8 @@ function renderEvent(e: DaemonEvent): string | undefined {
       return `${t} queue: ${e.running.length} running, ${e.queued.length} waiting`;
     case 'state-error':
       return `${t} state file problem: ${e.error}`;
+    case 'entries-changed':
+      return `${t} syncs or their settings changed`;
   }
 }
 
