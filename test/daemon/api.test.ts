@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type AnnexRepo, type Sandbox } from '../support/annex.js';
-import { annexd, bareSibling, dataset, directoryRemote } from '../support/push.js';
-import { eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
+import { annexd } from '../support/push.js';
+import { datasetWithOrigin, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
 
 let sandbox: Sandbox;
 let daemon: Daemon;
@@ -22,11 +22,7 @@ let port: number;
 
 beforeAll(async () => {
   sandbox = await createSandbox();
-  ds = await dataset(sandbox, 'api', { 'a.dat': 'alpha\n', 'b.dat': 'beta\n' });
-  await directoryRemote(ds, sandbox, 'store');
-  const origin = await bareSibling(sandbox, 'origin');
-  const add = await annexd(ds, ['siblings', 'add', '--name', 'origin', '--url', origin, '--publish-depends', 'store']);
-  expect(add.code, add.stderr).toBe(0);
+  ({ ds } = await datasetWithOrigin(sandbox, 'api', { 'a.dat': 'alpha\n', 'b.dat': 'beta\n' }));
   stateDir = join(sandbox.dir, 'state');
   env = { ...sandbox.env, ANNEXD_STATE_DIR: stateDir };
   const s = await annexd(ds, ['sync', 'add', '.', '--to', 'origin'], env);

@@ -7,13 +7,13 @@
  * A screenshot is kept in test-artifacts/.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, chmod, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type AnnexRepo, type Sandbox } from '../support/annex.js';
-import { annexd, bareSibling, dataset, directoryRemote, refOf } from '../support/push.js';
-import { eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
+import { createSandbox, type Sandbox } from '../support/annex.js';
+import { annexd, refOf } from '../support/push.js';
+import { datasetWithOrigin, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
 import { REPO_ROOT } from '../support/tools.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -32,26 +32,13 @@ afterAll(async () => {
   await sandbox?.cleanup();
 });
 
-async function withSibling(name: string, hook?: string): Promise<{ ds: AnnexRepo; origin: string }> {
-  const ds = await dataset(sandbox, name, { 'a.dat': `alpha ${name}\n` });
-  await directoryRemote(ds, sandbox, 'store');
-  const origin = await bareSibling(sandbox, `${name}-origin`);
-  if (hook) {
-    await writeFile(join(origin, 'hooks', 'pre-receive'), `#!/bin/sh\n${hook}\n`);
-    await chmod(join(origin, 'hooks', 'pre-receive'), 0o755);
-  }
-  const add = await annexd(ds, ['siblings', 'add', '--name', 'origin', '--url', origin, '--publish-depends', 'store']);
-  expect(add.code, add.stderr).toBe(0);
-  return { ds, origin };
-}
-
 describe('the status page in headless Chromium', () => {
   it('shows the datasets and an error; "Sync now" runs a sync the page follows live', async () => {
     const gate = join(sandbox.dir, 'gate');
     await writeFile(gate, '');
     // Refs reach origin only while the gate file exists: with it removed, the sync holds after its content transfers.
-    const good = await withSibling('good', `while [ ! -e '${gate}' ]; do sleep 0.1; done; cat >/dev/null`);
-    const bad = await withSibling('bad');
+    const good = await datasetWithOrigin(sandbox, 'good', { 'a.dat': 'alpha good\n' }, `while [ ! -e '${gate}' ]; do sleep 0.1; done; cat >/dev/null`);
+    const bad = await datasetWithOrigin(sandbox, 'bad', { 'a.dat': 'alpha bad\n' });
     await rm(bad.origin, { recursive: true });
     const env = { ...sandbox.env, ANNEXD_STATE_DIR: join(sandbox.dir, 'state') };
     for (const d of [good.ds, bad.ds]) expect((await annexd(d, ['sync', 'add', '.', '--to', 'origin'], env)).code).toBe(0);

@@ -5,13 +5,13 @@
  * a second daemon refused, --pull, kill -9 mid-sync then restart (redone,
  * fsck --from clean), SIGTERM stopping a sync in flight.
  */
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
-import { annexd, bareSibling, dataset, directoryRemote, refOf, whereis } from '../support/push.js';
-import { eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
+import { annexd, refOf, whereis } from '../support/push.js';
+import { datasetWithOrigin, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
 
 let sandbox: Sandbox;
 const daemons: Daemon[] = [];
@@ -26,15 +26,7 @@ afterAll(async () => {
 let n = 0;
 /** A dataset with an origin (bare) that depends on a directory remote "store"; its own state directory. */
 async function setup(name: string, hook?: string): Promise<{ ds: AnnexRepo; origin: string; env: NodeJS.ProcessEnv; stateDir: string }> {
-  const ds = await dataset(sandbox, name, { 'a.dat': `alpha ${name}\n`, 'b.dat': `beta ${name}\n` });
-  await directoryRemote(ds, sandbox, 'store');
-  const origin = await bareSibling(sandbox, `${name}-origin`);
-  if (hook) {
-    await writeFile(join(origin, 'hooks', 'pre-receive'), `#!/bin/sh\n${hook}\n`);
-    await chmod(join(origin, 'hooks', 'pre-receive'), 0o755);
-  }
-  const add = await annexd(ds, ['siblings', 'add', '--name', 'origin', '--url', origin, '--publish-depends', 'store']);
-  expect(add.code, add.stderr).toBe(0);
+  const { ds, origin } = await datasetWithOrigin(sandbox, name, { 'a.dat': `alpha ${name}\n`, 'b.dat': `beta ${name}\n` }, hook);
   const stateDir = join(sandbox.dir, `state-${name}-${++n}`);
   return { ds, origin, env: { ...sandbox.env, ANNEXD_STATE_DIR: stateDir }, stateDir };
 }

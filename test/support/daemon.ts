@@ -3,9 +3,11 @@
  * started with --port 0, ready once serve.json names it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BIN_DIR } from './tools.js';
+import type { AnnexRepo, Sandbox } from './annex.js';
+import { annexd, bareSibling, dataset, directoryRemote } from './push.js';
 
 export interface ServeInfo {
   url: string;
@@ -83,4 +85,22 @@ export async function startDaemon(env: NodeJS.ProcessEnv, args: string[] = []): 
       return exited;
     },
   };
+}
+
+/**
+ * A dataset with annexed files, an origin (bare git-annex repository) that
+ * publish-depends on a directory remote "store"; `hook` becomes origin's
+ * pre-receive hook (to hold or fail a sync at its git push).
+ */
+export async function datasetWithOrigin(sandbox: Sandbox, name: string, files: Record<string, string>, hook?: string): Promise<{ ds: AnnexRepo; origin: string }> {
+  const ds = await dataset(sandbox, name, files);
+  await directoryRemote(ds, sandbox, 'store');
+  const origin = await bareSibling(sandbox, `${name}-origin`);
+  if (hook) {
+    await writeFile(join(origin, 'hooks', 'pre-receive'), `#!/bin/sh\n${hook}\n`);
+    await chmod(join(origin, 'hooks', 'pre-receive'), 0o755);
+  }
+  const add = await annexd(ds, ['siblings', 'add', '--name', 'origin', '--url', origin, '--publish-depends', 'store']);
+  if (add.code !== 0) throw new Error(`annexd siblings add failed: ${add.stderr}`);
+  return { ds, origin };
 }
