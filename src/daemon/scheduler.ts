@@ -9,7 +9,7 @@
  * 'running' at start-up (it died mid-sync) redoes that sync. Nothing is
  * reported synced that push did not report ok.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, join } from 'node:path';
 import { errText } from '../credentials/lock.js';
 import { redact } from '../util/redact.js';
@@ -313,6 +313,8 @@ export class Scheduler {
     this.emit({ type: 'sync-started', path, sibling, at: started });
     let error: string | undefined;
     try {
+      // Without this, git's spawn in a missing directory fails as if git were not installed.
+      if (!existsSync(path)) throw new Error(`${path} does not exist (the dataset was removed or moved; "annexd sync remove ${path}" stops syncing it)`);
       if (entry.pull) await pullFrom(path, sibling, signal);
       const problems: string[] = [];
       let lastProgress = 0;

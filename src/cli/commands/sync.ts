@@ -154,7 +154,8 @@ export const syncCommand: Command = {
       case 'now': {
         const { positionals } = parseCommandLine(rest, {});
         if (positionals.length > 1) throw new UsageError('sync now takes at most one PATH');
-        const path = positionals[0] === undefined ? undefined : await resolveDataset(positionals[0]);
+        // A dataset removed since: by its recorded path, so its sync fails and says why.
+        const path = positionals[0] === undefined ? undefined : await resolveDataset(positionals[0]).catch(() => resolve(positionals[0]!));
         const dir = stateDir();
         if (!(await runningDaemon(dir))) throw new DaemonError(`no annexd daemon is running on ${dir}, so nothing syncs now (start one with "annexd serve")`);
         const r = await askDaemon<{ queued: number }>(dir, 'POST', '/api/sync', path ? { path } : {});
