@@ -140,8 +140,7 @@ export class Scheduler {
       this.stateError = undefined;
     } catch (err) {
       // Keep running with what we had; the page shows why.
-      this.stateError = errText(err);
-      this.emit({ type: 'state-error', error: this.stateError });
+      this.stateProblem(errText(err));
     }
     this.schedule();
   }
@@ -161,6 +160,11 @@ export class Scheduler {
     for (const path of new Set(syncs.map((e) => e.path))) if (!this.siblings.has(path)) void this.learnSiblings(path);
     this.queue = this.queue.filter((k) => this.entry(k)?.paused === false);
     this.emit({ type: 'entries-changed' });
+  }
+
+  private stateProblem(error: string): void {
+    this.stateError = error;
+    this.emit({ type: 'state-error', error });
   }
 
   private entry(k: SyncKey): SyncEntry | undefined {
@@ -286,7 +290,8 @@ export class Scheduler {
     const slotKey: SyncKey = { path: entry.path, sibling: entry.sibling };
     this.running.set(key, slot);
     slot.done = this.sync(entry, abort.signal, progress)
-      .catch(() => undefined)
+      // The sync's own failures are recorded in it; what lands here is the state file failing (full disk, permissions).
+      .catch((err: unknown) => this.stateProblem(`cannot record the sync of ${entry.path} -> ${entry.sibling}: ${errText(err)}`))
       .finally(() => {
         this.running.delete(key);
         const entry = this.entry(slotKey);

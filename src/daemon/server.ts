@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { errText } from '../credentials/lock.js';
+import { DaemonError } from './errors.js';
 import type { DaemonEvent, Scheduler } from './scheduler.js';
 
 export interface DaemonServer {
@@ -192,7 +193,9 @@ export async function startServer(scheduler: Scheduler, token: string, port: num
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new DaemonError(`port ${port} on 127.0.0.1 is in use (choose another with --port N, or --port 0 for a free one)`) : err),
+    );
     server.listen(port, '127.0.0.1', () => resolve());
   });
   boundPort = (server.address() as AddressInfo).port;

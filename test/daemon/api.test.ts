@@ -5,12 +5,14 @@
  * cookie with the CSRF header, the events of a sync on the WebSocket, and
  * `annexd status` talking to the daemon (and saying when none runs).
  */
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type AnnexRepo, type Sandbox } from '../support/annex.js';
 import { annexd } from '../support/push.js';
+import { BIN_DIR } from '../support/tools.js';
 import { datasetWithOrigin, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
 
 let sandbox: Sandbox;
@@ -157,6 +159,27 @@ describe('the API', () => {
     const progress = events.filter((e) => e.type === 'progress').map((e) => e.progress!);
     expect(progress.some((p) => p.target === 'store' && p.filesDone === p.filesTotal && p.filesTotal === 1)).toBe(true);
     expect(events.some((e) => e.type === 'status')).toBe(true);
+  });
+
+  it('annexd status --watch --json streams the events of a sync until Ctrl-C', async () => {
+    const watch = spawn(join(BIN_DIR, 'annexd'), ['status', '--watch', '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    watch.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+    const exited = new Promise<number | null>((r) => watch.on('exit', (code) => r(code)));
+    await eventually('the first status', () => text.includes('"type":"status"'));
+    expect((await raw('POST', '/api/sync', bearer(), '{}')).status).toBe(200);
+    await eventually('sync-finished in the stream', () => text.includes('"type":"sync-finished"'));
+    watch.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const types = text.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    expect(types).toContain('sync-started');
+    expect(types.indexOf('sync-started')).toBeLessThan(types.indexOf('sync-finished'));
+  });
+
+  it('a port in use: one clear line', async () => {
+    const other = await annexd(ds, ['serve', '--port', String(port)], { ...env, ANNEXD_STATE_DIR: join(sandbox.dir, 'state-2') });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(new RegExp(`^annexd: port ${port} on 127\\.0\\.0\\.1 is in use \\(choose another with --port N, or --port 0 for a free one\\)$`, 'm'));
   });
 
   it('annexd status shows the syncs; --json; no daemon: says so', async () => {
