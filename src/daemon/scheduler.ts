@@ -147,6 +147,8 @@ export class Scheduler {
 
   /** The entries from disk: watchers follow --on-change, the queue drops what was removed. */
   private apply(syncs: SyncEntry[]): void {
+    // Our own writes come back through the state watcher too: only a real change is news.
+    const changed = JSON.stringify(syncs) !== JSON.stringify(this.entries);
     this.entries = syncs;
     const watched = new Set(syncs.filter((e) => e.onChange && !e.paused).map((e) => e.path));
     for (const [path, w] of this.watchers) {
@@ -159,7 +161,7 @@ export class Scheduler {
     for (const path of watched) if (!this.watchers.has(path)) void this.watchRefs(path);
     for (const path of new Set(syncs.map((e) => e.path))) if (!this.siblings.has(path)) void this.learnSiblings(path);
     this.queue = this.queue.filter((k) => this.entry(k)?.paused === false);
-    this.emit({ type: 'entries-changed' });
+    if (changed) this.emit({ type: 'entries-changed' });
   }
 
   private stateProblem(error: string): void {

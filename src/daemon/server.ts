@@ -147,7 +147,10 @@ export async function startServer(scheduler: Scheduler, token: string, port: num
       case 'POST /api/sync': {
         const path = pathArg(body);
         const queued = scheduler.requestSync(path);
-        if (path && !queued) return send(res, 404, { error: `no sync of ${path} that is not paused` });
+        if (path && !queued) {
+          const paused = scheduler.status().syncs.some((e) => e.path === path);
+          return send(res, paused ? 409 : 404, { error: paused ? `the syncs of ${path} are paused (resume with "annexd sync resume ${path}")` : `no sync of ${path} (see "annexd sync list")` });
+        }
         return send(res, 200, { queued });
       }
       case 'POST /api/pause':

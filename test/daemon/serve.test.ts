@@ -68,6 +68,23 @@ describe('annexd serve', () => {
     expect(existsSync(join(stateDir, 'serve.json'))).toBe(false);
   });
 
+  it('a running daemon follows the CLI: sync add syncs at once, pause and remove are seen', async () => {
+    const { ds, origin, env, stateDir } = await setup('follow');
+    const d = await started(env);
+    const add = await annexd(ds, ['sync', 'add', '.', '--to', 'origin'], env);
+    expect(add.code, add.stderr).toBe(0);
+    await eventually('the sync of the added dataset', async () => (await readSyncs(stateDir))[0]?.lastResult === 'ok');
+    expect(await refOf(origin, 'refs/heads/main', env)).toBe(await refOf(ds.path, 'HEAD', env));
+    await annexd(ds, ['sync', 'pause', '.'], env);
+    await eventually('the daemon to see the pause', async () => (await annexd(ds, ['status'], env)).stdout.includes('origin: paused'));
+    const now = await annexd(ds, ['sync', 'now', '.'], env);
+    expect(now.code).toBe(1);
+    expect(now.stderr).toMatch(/^annexd: the syncs of .*follow are paused \(resume with "annexd sync resume .*follow"\)$/m);
+    await annexd(ds, ['sync', 'remove', '.'], env);
+    await eventually('the daemon to see the removal', async () => (await annexd(ds, ['status'], env)).stdout.includes('no syncs'));
+    await d.stop();
+  });
+
   it('a failing sync keeps its error and backs off; sync now through the running daemon', async () => {
     const { ds, origin, env, stateDir } = await setup('failing');
     await annexd(ds, ['sync', 'add', '.', '--to', 'origin'], env);
