@@ -4,10 +4,12 @@
  * `annexd status --open`, it shows the datasets with their siblings and
  * publish-depends, a failed sync's error, and after "Sync now" the sync
  * running live (progress bars from the WebSocket) and then done.
- * A screenshot is kept in test-artifacts/.
+ * Then a bar seen mid-file, on an annexd-s3 sibling throttled by the shaping
+ * proxy. A screenshot is kept in test-artifacts/.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,8 @@ import { createSandbox, type Sandbox } from '../support/annex.js';
 import { annexd, refOf } from '../support/push.js';
 import { datasetWithOrigin, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
 import { REPO_ROOT } from '../support/tools.js';
+import { initS3Remote, startTestS3 } from '../support/s3.js';
+import { startFaultProxy, through } from '../support/fault-proxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 let sandbox: Sandbox;
@@ -89,5 +93,36 @@ describe('the status page in headless Chromium', () => {
     await expect.poll(() => goodBox.getAttribute('data-state')).toBe('paused');
     expect((await readSyncs(stateDir)).find((e) => e.path === good.ds.path)?.paused).toBe(true);
     await page.close();
+  });
+
+  it('a progress bar moves mid-file while a sync copies to a throttled S3 sibling (annexd-s3 behind the shaping proxy)', async () => {
+    const s3 = await startTestS3(sandbox.dir);
+    const proxy = await startFaultProxy({ target: s3.endpoint, bytesPerSecond: 512 * 1024 });
+    try {
+      const { ds } = await datasetWithOrigin(sandbox, 'slow', { 'small.dat': 'small\n' });
+      await initS3Remote(ds, { ...s3, endpoint: through(proxy, s3.endpoint) }, 's3');
+      await ds.ok('git', 'config', '--add', 'remote.origin.datalad-publish-depends', 's3');
+      await ds.write('big.bin', randomBytes(3 * 1024 * 1024).toString('base64'));
+      await ds.ok('git', 'annex', 'add', '--quiet', 'big.bin');
+      await ds.ok('git', 'commit', '-q', '-m', 'big');
+      const env = { ...sandbox.env, ...s3.credsEnv, ANNEXD_STATE_DIR: join(sandbox.dir, 'state-slow') };
+      await daemon?.stop();
+      daemon = await startDaemon(env);
+      const page = await browser!.newPage();
+      const login = await annexd(ds, ['status', '--open'], env);
+      await page.goto(login.stdout.trim());
+      expect((await annexd(ds, ['sync', 'add', '.', '--to', 'origin'], env)).code).toBe(0);
+      const bar = page.locator(`.sync[data-path="${ds.path}"] .bar[data-target=s3] progress`);
+      // Seen strictly between empty and full: the bytes of one file arriving, pushed over the WebSocket.
+      await expect.poll(async () => {
+        const v = (await bar.count()) ? Number(await bar.evaluate((p) => (p as unknown as { value: number }).value)) : 0;
+        return v > 0.05 && v < 0.95;
+      }, { timeout: 60_000, interval: 100 }).toBe(true);
+      await expect.poll(() => page.locator(`.sync[data-path="${ds.path}"]`).getAttribute('data-state'), { timeout: 120_000 }).toBe('ok');
+      await page.close();
+    } finally {
+      await proxy.stop();
+      await s3.stop();
+    }
   });
 });
