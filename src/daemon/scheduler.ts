@@ -44,7 +44,7 @@ export interface DaemonStatus {
   stateDir: string;
   maxParallel: number;
   syncs: EntryStatus[];
-  /** The state file could not be read (e.g. corrupt): the last good list is used. */
+  /** The last problem with the state file (time: message), e.g. a corrupt one kept aside and the list written back. */
   stateError?: string;
 }
 
@@ -136,13 +136,29 @@ export class Scheduler {
   async reload(): Promise<void> {
     if (this.stopped) return;
     try {
+      // A past problem stays shown (with its time) for the daemon's life: the user should hear of it.
       this.apply((await this.options.state.read()).syncs);
-      this.stateError = undefined;
     } catch (err) {
-      // Keep running with what we had; the page shows why.
-      this.stateProblem(errText(err));
+      await this.recover(errText(err));
     }
     this.schedule();
+  }
+
+  /**
+   * The state file failed to read or write. A bad file is kept aside by
+   * SyncState.read; the daemon still holds the last good list, so it writes
+   * that back (when the file is now empty or gone) and nothing is lost.
+   */
+  private async recover(problem: string): Promise<void> {
+    const last = this.entries;
+    try {
+      await this.options.state.update((d) => {
+        if (!d.syncs.length) d.syncs = last;
+      });
+      this.stateProblem(`${problem}; the daemon wrote back the list it had (${last.length} sync${last.length === 1 ? '' : 's'})`);
+    } catch (again) {
+      this.stateProblem(`${problem}; writing back the list the daemon had failed too: ${errText(again)}`);
+    }
   }
 
   /** The entries from disk: watchers follow --on-change, the queue drops what was removed. */
@@ -165,7 +181,7 @@ export class Scheduler {
   }
 
   private stateProblem(error: string): void {
-    this.stateError = error;
+    this.stateError = `${nowIso()}: ${error}`;
     this.emit({ type: 'state-error', error });
   }
 
@@ -293,7 +309,7 @@ export class Scheduler {
     this.running.set(key, slot);
     slot.done = this.sync(entry, abort.signal, progress)
       // The sync's own failures are recorded in it; what lands here is the state file failing (full disk, permissions).
-      .catch((err: unknown) => this.stateProblem(`cannot record the sync of ${entry.path} -> ${entry.sibling}: ${errText(err)}`))
+      .catch((err: unknown) => this.recover(`cannot record the sync of ${entry.path} -> ${entry.sibling}: ${errText(err)}`))
       .finally(() => {
         this.running.delete(key);
         const entry = this.entry(slotKey);

@@ -5,7 +5,7 @@
  * a second daemon refused, --pull, kill -9 mid-sync then restart (redone,
  * fsck --from clean), SIGTERM stopping a sync in flight.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,6 +80,13 @@ describe('annexd serve', () => {
     const now = await annexd(ds, ['sync', 'now', '.'], env);
     expect(now.code).toBe(1);
     expect(now.stderr).toMatch(/^annexd: the syncs of .*follow are paused \(resume with "annexd sync resume .*follow"\)$/m);
+    // A state file broken behind the daemon's back: kept aside, reported, and the daemon's last good list written back.
+    await writeFile(join(stateDir, 'syncs.json'), 'garbage');
+    await eventually('the list written back', async () => (await readSyncs(stateDir)).length === 1);
+    expect((await readdir(stateDir)).some((f) => f.startsWith('syncs.json.corrupt-'))).toBe(true);
+    const st = await annexd(ds, ['status'], env);
+    expect(st.stdout).toMatch(/^state file problem: .*syncs\.json is not valid JSON .*moved aside to .*; the daemon wrote back the list it had \(1 sync\)$/m);
+    expect((await readSyncs(stateDir))[0]?.paused).toBe(true);
     await annexd(ds, ['sync', 'remove', '.'], env);
     await eventually('the daemon to see the removal', async () => (await annexd(ds, ['status'], env)).stdout.includes('no syncs'));
     await d.stop();
