@@ -5,7 +5,7 @@
  * carry on. Slow-ish (50 datasets), so a file of its own.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,10 @@ describe('50 datasets', () => {
       await run('cp', ['-a', tplOrigin, origin]);
       const ds = new AnnexRepo(path, sandbox.env);
       await ds.ok('git', 'config', 'remote.origin.url', origin);
+      // Its own store too: 50 datasets copying the same key into one directory remote at once would race on its temp files.
+      const store = join(sandbox.dir, `store${i}`);
+      await mkdir(store);
+      await ds.ok('git', 'annex', 'enableremote', 'store', `directory=${store}`);
       await ds.write(`own${i}.dat`, `dataset ${i}\n`);
       await ds.ok('git', 'annex', 'add', '--quiet', `own${i}.dat`);
       await ds.ok('git', 'commit', '-q', '-m', `own ${i}`);
