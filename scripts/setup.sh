@@ -25,6 +25,7 @@ declare -A PACKAGES=(
   [7z]=p7zip-full                        # archive tests: DataLad extracts with it; a 7z archive is refused
   [python3]=python3                      # archive tests: archives no archiver makes on purpose
   [ssh-keygen]=openssh-client            # SSH tests: keys, known_hosts, git's own ssh
+  [chromium]=chromium                    # the daemon's status page is tested in headless Chromium (playwright-core drives it)
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

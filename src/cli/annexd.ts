@@ -18,6 +18,10 @@ import { devServerCommand } from './commands/dev-server.js';
 import { pushCommand } from './commands/push.js';
 import { s3UploadsCommand } from './commands/s3-uploads.js';
 import { siblingsCommand } from './commands/siblings.js';
+import { syncCommand } from './commands/sync.js';
+import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
+import { DaemonError } from '../daemon/errors.js';
 import { OrchestrationError } from '../orchestration/errors.js';
 import { FileLockError } from '../util/file-lock.js';
 
@@ -32,7 +36,10 @@ const COMMANDS: Command[] = [
   devServerCommand,
   pushCommand,
   s3UploadsCommand,
+  serveCommand,
   siblingsCommand,
+  statusCommand,
+  syncCommand,
 ];
 
 function version(): string {
@@ -114,7 +121,8 @@ async function main(argv: string[]): Promise<number> {
 
 /** Failures the user can act on: one line, no stack. Anything else is a bug and keeps its stack under ANNEXD_DEBUG. */
 const expected = (err: unknown): boolean =>
-  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError || err instanceof FileLockError;
+  err instanceof UsageError || err instanceof CredentialError || err instanceof RemoteError || err instanceof OrchestrationError || err instanceof FileLockError ||
+  err instanceof DaemonError;
 
 const argv = process.argv.slice(2);
 try {

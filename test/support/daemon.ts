@@ -1,0 +1,106 @@
+/**
+ * A real `annexd serve` process on a state directory, for the daemon tests:
+ * started with --port 0, ready once serve.json names it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BIN_DIR } from './tools.js';
+import type { AnnexRepo, Sandbox } from './annex.js';
+import { annexd, bareSibling, dataset, directoryRemote } from './push.js';
+
+export interface ServeInfo {
+  url: string;
+  token: string;
+  pid: number;
+}
+
+export interface Daemon {
+  proc: ChildProcess;
+  info: ServeInfo;
+  stderr(): string;
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  exited: Promise<number | string>;
+  /** SIGTERM and wait. */
+  stop(): Promise<number | string>;
+}
+
+export interface SyncEntryOnDisk {
+  path: string;
+  sibling: string;
+  lastResult?: string;
+  lastError?: string;
+  lastStart?: string;
+  lastEnd?: string;
+  failures: number;
+  nextDue?: string;
+  paused: boolean;
+}
+
+export async function readSyncs(stateDir: string): Promise<SyncEntryOnDisk[]> {
+  try {
+    return (JSON.parse(await readFile(join(stateDir, 'syncs.json'), 'utf8')) as { syncs: SyncEntryOnDisk[] }).syncs;
+  } catch {
+    return [];
+  }
+}
+
+/** Polls `check` (async) every 50 ms until it is true; fails naming `what` after `timeoutMs`. */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startDaemon(env: NodeJS.ProcessEnv, args: string[] = []): Promise<Daemon> {
+  const stateDir = env.ANNEXD_STATE_DIR;
+  if (!stateDir) throw new Error('startDaemon needs ANNEXD_STATE_DIR in env');
+  const proc = spawn(join(BIN_DIR, 'annexd'), ['serve', '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  proc.stdout!.resume();
+  const exited = new Promise<number | string>((r) => proc.on('exit', (code, sig) => r(code ?? sig ?? -1)));
+  let done = false;
+  void exited.then(() => (done = true));
+  let info: ServeInfo | undefined;
+  await eventually('annexd serve to write serve.json', async () => {
+    if (done) throw new Error(`annexd serve exited: ${err}`);
+    try {
+      const i = JSON.parse(await readFile(join(stateDir, 'serve.json'), 'utf8')) as ServeInfo;
+      if (i.pid === proc.pid && /listening on/.test(err)) info = i;
+    } catch {
+      // not yet
+    }
+    return info !== undefined;
+  });
+  return {
+    proc,
+    info: info!,
+    stderr: () => err,
+    exited,
+    async stop() {
+      if (!done) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/**
+ * A dataset with annexed files, an origin (bare git-annex repository) that
+ * publish-depends on a directory remote "store"; `hook` becomes origin's
+ * pre-receive hook (to hold or fail a sync at its git push).
+ */
+export async function datasetWithOrigin(sandbox: Sandbox, name: string, files: Record<string, string>, hook?: string): Promise<{ ds: AnnexRepo; origin: string }> {
+  const ds = await dataset(sandbox, name, files);
+  await directoryRemote(ds, sandbox, 'store');
+  const origin = await bareSibling(sandbox, `${name}-origin`);
+  if (hook) {
+    await writeFile(join(origin, 'hooks', 'pre-receive'), `#!/bin/sh\n${hook}\n`);
+    await chmod(join(origin, 'hooks', 'pre-receive'), 0o755);
+  }
+  const add = await annexd(ds, ['siblings', 'add', '--name', 'origin', '--url', origin, '--publish-depends', 'store']);
+  if (add.code !== 0) throw new Error(`annexd siblings add failed: ${add.stderr}`);
+  return { ds, origin };
+}
