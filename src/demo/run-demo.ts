@@ -7,6 +7,7 @@
  * clones it from its osf:// URL and gets the content back; showing
  * git-annex's output and the transfers' progress.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -52,6 +53,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   await mkdir(home, { recursive: true });
   const server = await startEmbeddedS3({ directory: join(work, 's3-data') });
   let osf: OsfServer | undefined;
+  let daemon: ChildProcess | undefined;
   // An isolated HOME keeps the user's git config untouched; bin/ makes our remote findable.
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -152,18 +154,65 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     await git('-C', clone, 'config', 'annex.security.allowed-ip-addresses', '127.0.0.1');
     await transfer('In the clone: get everything from OSF (the storage sibling enables itself)', ['get', '-J4', 'data'], token, clone);
     await step('In the clone: verify every file on OSF', 'git', ['annex', 'fsck', '--fast', '--from', 'osf-storage', '--quiet', 'data'], token, clone);
+
+    // Keeping it published: the sync daemon pushes every new commit to osf (content first,
+    // through the same publish dependency) without anyone running push.
+    stopIfInterrupted();
+    const daemonEnv = { ...token, ANNEXD_STATE_DIR: join(work, 'state') };
+    await step('Keep the dataset published: a sync the daemon runs on every commit', 'annexd', ['sync', 'add', '.', '--to', 'osf', '--on-change'], daemonEnv);
+    say('\n==> Start the sync daemon (in the background; its status page and API on 127.0.0.1)\n$ annexd serve --port 0');
+    daemon = spawn('annexd', ['serve', '--port', '0'], { cwd: repo, env: { ...env, ...daemonEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon.stdout?.setEncoding('utf8').on('data', (d: string) => say(d.trimEnd().replace(/^/gm, '  ')));
+    daemon.stderr?.setEncoding('utf8').on('data', (d: string) => say(d.trimEnd().replace(/^/gm, '  ')));
+    const daemonStatus = async (): Promise<DemoSyncStatus | undefined> => {
+      const r = await exec('annexd', ['status', '--json'], { ...quiet, cwd: repo, env: { ...env, ...daemonEnv } });
+      if (r.code !== 0) return undefined;
+      return (JSON.parse(r.stdout) as { syncs: DemoSyncStatus[] }).syncs[0];
+    };
+    /** Waits until the daemon has finished a sync that started after `since`; its result. */
+    const syncedAfter = async (since: number): Promise<DemoSyncStatus> => {
+      for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+        stopIfInterrupted();
+        const st = await daemonStatus();
+        if (st && !st.running && st.lastStart && Date.parse(st.lastStart) >= since && st.lastResult && st.lastResult !== 'running') return st;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      throw new Error('the sync daemon did not finish a sync within 2 minutes');
+    };
+    const t0 = Date.now();
+    const first = await syncedAfter(t0 - 1000);
+    if (first.lastResult !== 'ok') throw new Error(`the daemon's first sync failed: ${first.lastError ?? first.lastResult}`);
+    await writeFile(join(repo, 'data', 'notes.txt'), `recorded at ${new Date().toISOString()}\n`);
+    await git('annex', 'add', '--quiet', 'data/notes.txt');
+    const committed = Date.now();
+    await git('commit', '-q', '-m', 'new notes');
+    say('\n==> Commit a new file; the daemon notices and publishes it\n$ git commit -m "new notes"');
+    const synced = await syncedAfter(committed);
+    timings.push(['The daemon publishes the new commit (from git commit to done)', (Date.now() - committed) / 1000]);
+    if (synced.lastResult !== 'ok') throw new Error(`the daemon's sync failed: ${synced.lastError ?? synced.lastResult}`);
+    await step('What the daemon reports', 'annexd', ['status'], daemonEnv);
+    await step('In the clone: pull the new commit', 'git', ['pull', '-q', '--ff-only'], token, clone);
+    await transfer('In the clone: get the new file from OSF', ['get', 'data/notes.txt'], token, clone);
+    daemon.kill('SIGTERM');
+    await new Promise((resolve) => daemon?.once('exit', resolve));
+    daemon = undefined;
+
     const stats = osf.stats();
     say(`  the OSF server answered ${stats.requests} requests, at most ${stats.maxPerSecond} in any one second, ${stats.throttled} refused as too many`);
 
     say('\n==> Summary');
     for (const [title, seconds] of timings) say(`  ${seconds.toFixed(2).padStart(7)} s  ${title}`);
-    say(`\nannexd demo finished: ${options.smallFiles + 1} files stored in S3, dropped, retrieved and verified; the dataset published to OSF, cloned from it and its content retrieved and verified.`);
+    say(`\nannexd demo finished: ${options.smallFiles + 1} files stored in S3, dropped, retrieved and verified; the dataset published to OSF, cloned from it and its content retrieved and verified; a new commit published by the sync daemon and pulled into the clone.`);
     return 0;
   } catch (err) {
     if (!interrupted) throw err;
     say('annexd demo interrupted');
     return INTERRUPTED;
   } finally {
+    if (daemon && daemon.exitCode === null) {
+      daemon.kill('SIGTERM');
+      await new Promise((resolve) => daemon?.once('exit', resolve));
+    }
     await osf?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
     if (options.keep) say(`kept ${work} (--keep)`);
@@ -171,6 +220,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** What the demo reads of `annexd status --json` (one sync). */
+interface DemoSyncStatus {
+  running: boolean;
+  lastStart?: string;
+  lastResult?: string;
+  lastError?: string;
 }
 
 class DemoInterrupted extends Error {

@@ -61,9 +61,14 @@ describe('annexd demo', () => {
     expect(firstCopy, output).toBeGreaterThan(0);
     expect(publish).toBeGreaterThan(firstCopy);
     expect(output).toMatch(/^\$ git clone osf:\/\/[a-z0-9]{5}\?api=\S+ \S+colleague$/m);
+    // Then the sync daemon publishes a new commit by itself, and the clone pulls it and gets its file.
+    expect(output).toContain('$ annexd sync add . --to osf --on-change');
+    expect(output).toMatch(/annexd serve: sync \S+dataset -> osf: ok/);
+    expect(output).toMatch(/^ +\d+\.\d\d s {2}The daemon publishes the new commit/m);
+    expect(output).toContain('$ git pull -q --ff-only');
     expect(output).toMatch(/the OSF server answered \d+ requests, at most \d+ in any one second, 0 refused as too many/);
     expect(output).toMatch(/^ +\d+\.\d\d s {2}Publish: content to osf-storage first/m);
-    expect(output).toContain(`${SMALL + 1} files stored in S3, dropped, retrieved and verified; the dataset published to OSF, cloned from it and its content retrieved and verified.`);
+    expect(output).toContain(`${SMALL + 1} files stored in S3, dropped, retrieved and verified; the dataset published to OSF, cloned from it and its content retrieved and verified; a new commit published by the sync daemon and pulled into the clone.`);
 
     const [scratch] = readdirSync(kept);
     const work = join(kept, scratch!);
@@ -78,7 +83,7 @@ describe('annexd demo', () => {
     const keys = await exec('git', ['annex', 'find', '--format=${key} ${bytesize}\\n', 'data'], { cwd: dataset, env: sandbox.env, stdio: 'pipe' });
     expect(keys.code, keys.stderr).toBe(0);
     const want = keys.stdout.split('\n').filter(Boolean).sort();
-    expect(want).toHaveLength(SMALL + 1);
+    expect(want).toHaveLength(SMALL + 2);
     const state = JSON.parse(readFileSync(join(work, 'osf-data', 'state.json'), 'utf8')) as OsfState;
     const projects = Object.entries(state.nodes).filter(([, n]) => !n.deleted);
     expect(projects.map(([, n]) => n.title)).toEqual(['annexd demo dataset']);
@@ -89,9 +94,10 @@ describe('annexd demo', () => {
     // Beside the content: the git history as datalad-osf deposits it.
     expect(stored.filter((e) => !e.startsWith('XDLRA--'))).toEqual(want);
     expect(stored.filter((e) => e.startsWith('XDLRA--')).map((e) => e.split(' ')[0])).toEqual(['XDLRA--refs', 'XDLRA--repo-export']);
+    expect(readFileSync(join(work, 'colleague', 'data', 'notes.txt'), 'utf8')).toMatch(/^recorded at /);
     // The clone has every file, got from OSF (its fsck --from osf-storage passed: exit 0 above).
     const there = await exec('git', ['annex', 'find', '--in', 'here', 'data'], { cwd: join(work, 'colleague'), env: sandbox.env, stdio: 'pipe' });
-    expect(there.stdout.split('\n').filter(Boolean)).toHaveLength(SMALL + 1);
+    expect(there.stdout.split('\n').filter(Boolean)).toHaveLength(SMALL + 2);
 
     const plain = join(sandbox.dir, 'tmp-plain');
     const second = await demo(plain, []);

@@ -3,7 +3,7 @@ import { parseCommandLine, UsageError, type Command } from '../command.js';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'store, drop, retrieve and verify data on S3, then publish the dataset to OSF and clone it, on embedded servers',
+  summary: 'store, drop, retrieve and verify data on S3, then publish the dataset to OSF, clone it, and keep it published with the daemon, on embedded servers',
   help: `Usage: annexd demo [--keep] [--big-mib N] [--small-files N]
 
 Runs the whole S3 path, then publishing to OSF, with no account and no
@@ -13,7 +13,9 @@ remote, then copies, drops, gets back and verifies the data; then starts an
 OSF-compatible server on 127.0.0.1 and publishes the dataset there
 (annexd create-sibling-osf, then annexd push: content to the storage sibling
 first, then the git history), clones it from its osf:// URL and gets and
-verifies the content in the clone, showing each command's output as it goes.
+verifies the content in the clone; then lets the sync daemon (annexd serve)
+publish a new commit by itself, which the clone pulls. Each command's output
+is shown as it goes.
 
 Needs git and git-annex on PATH. Ctrl-C stops it: the remote aborts its
 uploads, the scratch directory is removed (unless --keep) and the exit code
