@@ -13,9 +13,9 @@
  * bucket lives in this process only.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { withFileLock } from '../../util/file-lock.js';
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -64,7 +64,8 @@ export function sharedBudgetFile(api: string, env: NodeJS.ProcessEnv = process.e
 
 export class RequestBudget {
   private state: BucketState;
-  private dirReady: Promise<unknown> | undefined;
+  /** Whether the shared directory is usable (made, or checked to be this user's own). */
+  private dirReady: Promise<boolean> | undefined;
 
   constructor(
     readonly rate: number,
@@ -97,9 +98,8 @@ export class RequestBudget {
   /** Runs `change` on the shared state under its lock (or on this process's own). */
   private async update<T>(change: (st: BucketState) => T): Promise<T> {
     const file = this.sharedFile;
-    if (!file) return change(this.state);
-    this.dirReady ??= mkdir(join(file, '..'), { recursive: true, mode: 0o700 });
-    await this.dirReady;
+    this.dirReady ??= file ? privateDir(dirname(file)) : Promise.resolve(false);
+    if (!file || !(await this.dirReady)) return change(this.state);
     return withFileLock(`${file}.lock`, async () => {
       const st = parseState(await readFile(file, 'utf8').catch(() => '')) ?? { ...this.state, tokens: this.burst };
       const result = change(st);
@@ -129,6 +129,22 @@ export class RequestBudget {
       st.tokens = 0;
       st.last = Math.max(st.last, until);
     });
+  }
+}
+
+/**
+ * Makes the shared directory, or checks that the one there is this user's
+ * own and writable by nobody else: in a shared /tmp another user could have
+ * made it, and planted links that our writes would follow. If not, each
+ * process keeps its own budget (as before there was sharing).
+ */
+async function privateDir(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const st = await lstat(dir);
+    return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
   }
 }
 
