@@ -213,6 +213,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       daemon.kill('SIGTERM');
       await new Promise((resolve) => daemon?.once('exit', resolve));
     }
+    // git-annex may exit before the remote it started has aborted its multipart upload: the
+    // server stays up until the remote's connections are gone (at most 5 s).
+    if (interrupted) await server.idle(5_000);
     await osf?.close().catch(() => undefined);
     await server.close().catch(() => undefined);
     if (options.keep) say(`kept ${work} (--keep)`);

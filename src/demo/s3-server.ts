@@ -18,6 +18,12 @@ export interface EmbeddedS3 {
   port: number;
   accessKeyId: string;
   secretAccessKey: string;
+  /**
+   * Resolves once no client has been connected for a moment (or after
+   * `timeoutMs`): after a Ctrl-C, the remote processes git-annex left behind
+   * may still be aborting their uploads here, over connections of their own.
+   */
+  idle(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -70,6 +76,16 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     port,
     accessKeyId,
     secretAccessKey,
+    idle: async (timeoutMs) => {
+      const connections = (): Promise<number> =>
+        new Promise((resolve) => (server.httpServer ? server.httpServer.getConnections((err, n) => resolve(err ? 0 : n)) : resolve(0)));
+      let quietSince = Date.now();
+      for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+        if ((await connections()) > 0) quietSince = Date.now();
+        else if (Date.now() - quietSince >= 300) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     close: () => server.close(),
   };
 }
