@@ -17,6 +17,7 @@ import { git } from '../orchestration/git.js';
 import { pullFrom } from '../orchestration/pull.js';
 import { runPush, type PushProgress } from '../orchestration/push/index.js';
 import { listSiblings } from '../orchestration/siblings.js';
+import type { OutsideTransfer } from './outside.js';
 import { sameEntry, type SyncEntry, type SyncState } from './state.js';
 
 export interface SyncKey {
@@ -46,7 +47,12 @@ export interface DaemonStatus {
   syncs: EntryStatus[];
   /** The last problem with the state file (time: message), e.g. a corrupt one kept aside and the list written back. */
   stateError?: string;
+  /** Transfers running outside the daemon (a `git annex copy` by hand), as their remote processes report them. */
+  outside: OutsideTransfer[];
 }
+
+/** What the scheduler itself knows; the daemon adds the outside transfers. */
+export type SchedulerStatus = Omit<DaemonStatus, 'outside'>;
 
 export type DaemonEvent =
   | { type: 'sync-started'; path: string; sibling: string; at: string }
@@ -55,6 +61,8 @@ export type DaemonEvent =
   | { type: 'progress'; path: string; sibling: string; progress: PushProgress }
   | { type: 'queue'; queued: SyncKey[]; running: SyncKey[] }
   | { type: 'state-error'; error: string }
+  /** A transfer outside the daemon started, moved on or ended (state finished, failed or gone). */
+  | { type: 'transfer'; transfer: OutsideTransfer }
   /** The list or a setting changed (sync add/remove, pause, resume). */
   | { type: 'entries-changed' };
 
@@ -422,7 +430,7 @@ export class Scheduler {
     return result;
   }
 
-  status(): DaemonStatus {
+  status(): SchedulerStatus {
     const queued = new Set(this.queue.map(keyOf));
     return {
       pid: process.pid,

@@ -49,6 +49,7 @@ export const serveCommand: Command = {
       maxParallel: jobs,
       stopped,
       onReady: (url) => log(`listening on ${url} (state ${dir}); open the status page with "annexd status --open"`),
+      onWarning: log,
       onEvent: (e) => {
         if (e.type === 'sync-started') log(`sync ${e.path} -> ${e.sibling}: started`);
         else if (e.type === 'sync-finished') log(`sync ${e.path} -> ${e.sibling}: ok`);
