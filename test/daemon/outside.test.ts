@@ -123,6 +123,8 @@ describe('transfers outside the daemon', () => {
     const copy = ds.okEnv(annexEnv(), 'git', 'annex', 'copy', '--to', 's3', name);
     // While it runs, the status has it too.
     await eventually('the transfer in /api/status', async () => (await apiStatus(daemon)).outside.some((t) => t.key === key && t.bytes > 0));
+    const text = await annexd(ds, ['status'], env);
+    expect(text.stdout, text.stderr).toContain(`\ntransfers outside the daemon:\n  ${top}: ${key} to s3 `);
     await copy;
     await eventually('the finished event', () => f.transfers.some((t) => t.key === key && t.state !== 'running'));
     const mine = f.transfers.filter((t) => t.key === key);
