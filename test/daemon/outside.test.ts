@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
+import { exec } from '../../src/util/exec.js';
 import { annexd, whereis } from '../support/push.js';
 import { datasetWithOrigin, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
 import { initS3Remote, startTestS3, type TestS3 } from '../support/s3.js';
@@ -112,7 +113,7 @@ afterAll(async () => {
 });
 
 describe('transfers outside the daemon', () => {
-  it('a hand-run "git annex copy --to" shows on the WebSocket with growing bytes, then finished; so does "git annex get"', async () => {
+  it('a hand-run "git annex copy --to" shows on the WebSocket with growing bytes, then finished; so does "git annex get" (from a subdirectory)', async () => {
     const sock = await stat(join(stateDir, 'progress.sock'));
     expect(sock.isSocket()).toBe(true);
     expect(sock.mode & 0o777).toBe(0o600);
@@ -139,7 +140,11 @@ describe('transfers outside the daemon', () => {
     expect(await whereis(ds, name)).toEqual(['s3']);
 
     await ds.ok('git', 'annex', 'drop', '--quiet', name);
-    await ds.okEnv(annexEnv(), 'git', 'annex', 'get', '--quiet', name);
+    // From a subdirectory: the remote runs there, and still names the repository's top.
+    const sub = join(ds.path, 'sub');
+    await mkdir(sub, { recursive: true });
+    const get = await exec('git', ['annex', 'get', '--quiet', `../${name}`], { cwd: sub, env: { ...ds.env, ...annexEnv() } });
+    expect(get.code, get.stderr).toBe(0);
     await eventually('the get finished', () => f.transfers.some((t) => t.key === key && t.direction === 'retrieve' && t.state !== 'running'));
     const got = f.transfers.filter((t) => t.key === key && t.direction === 'retrieve');
     expect(got.some((t) => t.state === 'running' && t.bytes > 0 && t.bytes < SIZE)).toBe(true);
