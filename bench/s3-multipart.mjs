@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+/**
+ * The sweep behind annexd-s3's multipart defaults: one big file stored through
+ * the shaping proxy (25 ms each way, 25 MiB/s per connection, as
+ * `bench/s3.mjs --wan`) with every combination of part size and parallel parts,
+ * a single PUT, and git-annex's built-in S3 remote as the reference, in one
+ * run against one s3rver; then smaller files, single PUT against multipart, for
+ * the threshold. Plain Node ESM, built-ins only.
+ *
+ *   node bench/s3-multipart.mjs [--quick] [--repeat N] [--keep]
+ *
+ * --quick     256 MiB big file (default 1 GiB)
+ * --repeat N  every store N times, the median reported (default 1)
+ *
+ * Each store is `git annex copy --to R` with --debug: the remote's trace says
+ * how long the parts took and how long CompleteMultipartUpload took. s3rver
+ * completes an upload by reading every part back and writing the whole object
+ * again, which real S3 does not do, so the table gives both and a "parts only"
+ * rate. Peak RSS is the remote process's (VmHWM). Writes bench/out/s3-multipart-<time>.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as lib from './lib.mjs';
+import { startS3Server } from './servers.mjs';
+
+const { BenchError, log, median, MiB } = lib;
+
+const SCRIPT = 'bench/s3-multipart.mjs';
+const REMOTE_PROGRAM = path.join(lib.BIN, 'git-annex-remote-annexd-s3');
+const SERVER_MAIN = path.join(lib.ROOT, 'dist', 'demo', 's3-server-main.js');
+const REMOTE_MAIN = path.join(lib.ROOT, 'dist', 'remotes', 's3', 'main.js');
+const WAN = { latencyMs: 25, bytesPerSecond: 25 * MiB };
+
+const PART_SIZES = [8, 16, 32, 64];
+const CONCURRENCIES = [2, 4, 8];
+/** Files for the threshold: single PUT against multipart. */
+const THRESHOLD_SIZES = [16, 32, 64, 128];
+/** The multipart variants tried on each of those files: [label, settings]. */
+const THRESHOLD_VARIANTS = [
+  ['single PUT', ['multipartthreshold=5GiB']],
+  ['8 MiB parts, 4 at once', ['multipartthreshold=5MiB', 'partsize=8MiB', 'concurrency=4']],
+  ['16 MiB parts, 4 at once', ['multipartthreshold=5MiB', 'partsize=16MiB', 'concurrency=4']],
+];
+
+const { opts, bigBytes, bigLabel } = lib.parseArgs(SCRIPT);
+
+/** ms of the parts and of CompleteMultipartUpload, from the remote's --debug line. */
+function multipartSpans(trace) {
+  const m = /multipart upload: parts took (\d+) ms, CompleteMultipartUpload (\d+) ms/.exec(trace);
+  return m ? { partsMs: Number(m[1]), completeMs: Number(m[2]) } : undefined;
+}
+
+async function main() {
+  const { gitAnnexVersion, revision } = lib.preflight([SERVER_MAIN, REMOTE_MAIN], REMOTE_PROGRAM);
+  const started = new Date();
+  const { scratch, repo, env } = lib.makeScratch('s3-multipart', ['GIT_', 'AWS_', 'ANNEXD_']);
+  log(`scratch ${scratch}; ${bigLabel} file; repeat ${opts.repeat}`);
+  const server = await startS3Server(path.join(scratch, 's3data'), {
+    ...env,
+    ANNEXD_S3_ACCESS_KEY_ID: 'bench-' + randomBytes(4).toString('hex'),
+    ANNEXD_S3_SECRET_ACCESS_KEY: randomBytes(18).toString('base64url'),
+  });
+  const { startFaultProxy } = await import('../dist/demo/fault-proxy.js');
+  const proxy = await startFaultProxy({ target: server.info.endpoint, ...WAN });
+  log(`s3rver at ${server.info.endpoint}, shaping proxy at ${proxy.url}: ${WAN.latencyMs} ms each way, ${WAN.bytesPerSecond / MiB} MiB/s per connection`);
+  const aenv = { ...env, AWS_ACCESS_KEY_ID: server.info.accessKeyId, AWS_SECRET_ACCESS_KEY: server.info.secretAccessKey };
+  const repoRun = await lib.initRepo(repo, aenv);
+  const { git, annex } = repoRun;
+
+  log(`writing ${bigLabel} and ${THRESHOLD_SIZES.map((n) => `${n} MiB`).join(', ')} random files`);
+  const files = [['big', bigBytes], ...THRESHOLD_SIZES.map((n) => [`t${n}`, n * MiB])];
+  for (const [name, bytes] of files) {
+    const file = path.join(repo, name);
+    writeFileSync(file, '');
+    for (let left = bytes; left > 0; left -= 8 * MiB) writeFileSync(file, randomBytes(Math.min(left, 8 * MiB)), { flag: 'a' });
+  }
+  await annex(['add', ...files.map(([n]) => n)]);
+  await git(['commit', '-q', '-m', 'bench files']);
+
+  let n = 0;
+  const annexdRemote = async (settings) => {
+    const R = `m${++n}`;
+    await annex(['initremote', R, 'type=external', 'externaltype=annexd-s3', 'encryption=none', `bucket=bench-${R}`, `endpoint=${proxy.url}`, ...settings]);
+    return R;
+  };
+  const onSpawn = lib.rssPoller(path.basename(REMOTE_PROGRAM));
+  /** Stores `file` to R `repeat` times (dropping it between, untimed); returns the samples. */
+  const store = async (R, file, label, external = true) => {
+    const samples = [];
+    for (let r = 0; r < opts.repeat; r++) {
+      if (r > 0) await annex(['drop', '--force', '--from', R, file]);
+      const res = await git(['annex', 'copy', '--to', R, file, '--debug'], { onSpawn, fullStderr: true });
+      const spans = external ? multipartSpans(res.stderr) : undefined;
+      if (external && !res.annexdProcs) throw new BenchError(`no annexd-s3 process seen during the store to ${R}`);
+      samples.push({ ms: res.ms, rssKb: external ? res.annexdKb : undefined, ...spans });
+      log(`${label} (${R}) ${file}: ${(res.ms / 1000).toFixed(2)} s${spans ? ` (parts ${(spans.partsMs / 1000).toFixed(2)} s, complete ${(spans.completeMs / 1000).toFixed(2)} s)` : ''}${external ? `, peak RSS ${(res.annexdKb / 1024).toFixed(1)} MiB` : ''}`);
+    }
+    // Keep the server's disk small: the next configuration starts clean.
+    await annex(['drop', '--force', '--from', R, file]);
+    return samples;
+  };
+
+  const results = { big: [], threshold: [] };
+  await annex(['initremote', 'builtin', 'type=S3', 'encryption=none', 'host=127.0.0.1', `port=${proxy.port}`, 'protocol=http', 'requeststyle=path', 'signature=v4', 'bucket=bench-builtin']);
+  results.big.push({ label: 'built-in type=S3 (one PUT)', samples: await store('builtin', 'big', 'built-in', false) });
+  results.big.push({ label: 'annexd, single PUT', samples: await store(await annexdRemote(['multipartthreshold=5GiB']), 'big', 'single PUT') });
+  for (const p of PART_SIZES) {
+    for (const c of CONCURRENCIES) {
+      const label = `annexd, ${p} MiB parts, ${c} at once`;
+      const R = await annexdRemote(['multipartthreshold=5MiB', `partsize=${p}MiB`, `concurrency=${c}`]);
+      results.big.push({ label, partSize: p, concurrency: c, samples: await store(R, 'big', label) });
+    }
+  }
+  results.big.push({ label: 'annexd, defaults', samples: await store(await annexdRemote([]), 'big', 'defaults') });
+
+  for (const [label, settings] of THRESHOLD_VARIANTS) {
+    const R = await annexdRemote(settings);
+    for (const size of THRESHOLD_SIZES) {
+      results.threshold.push({ label, size, samples: await store(R, `t${size}`, label) });
+    }
+  }
+  const builtinSmall = [];
+  for (const size of THRESHOLD_SIZES) builtinSmall.push({ label: 'built-in', size, samples: await store('builtin', `t${size}`, 'built-in', false) });
+  results.threshold.push(...builtinSmall);
+
+  await proxy.stop();
+  await lib.stopServers();
+  return { started, gitAnnexVersion, revision, results };
+}
+
+function report({ started, gitAnnexVersion, revision, results }) {
+  const med = (samples, f) => {
+    const xs = samples.map(f).filter((x) => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  const s = (ms) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
+  const rate = (bytes, ms) => (ms === undefined ? '—' : `${(bytes / MiB / (ms / 1000)).toFixed(1)} MiB/s`);
+  const builtin = med(results.big[0].samples, (x) => x.ms);
+  const bigRows = results.big.map(({ label, samples }) => {
+    const ms = med(samples, (x) => x.ms);
+    const parts = med(samples, (x) => x.partsMs);
+    const rss = med(samples, (x) => x.rssKb);
+    return [label, s(ms), rate(bigBytes, ms), (ms / builtin).toFixed(2), s(parts), rate(bigBytes, parts), s(med(samples, (x) => x.completeMs)), rss === undefined ? '(in git-annex)' : `${(rss / 1024).toFixed(1)} MiB`];
+  });
+  const thresholdRows = THRESHOLD_SIZES.map((size) => {
+    const cell = (label) => {
+      const r = results.threshold.find((t) => t.label === label && t.size === size);
+      const ms = med(r.samples, (x) => x.ms);
+      const parts = med(r.samples, (x) => x.partsMs);
+      const complete = med(r.samples, (x) => x.completeMs);
+      return `${s(ms)}${parts !== undefined ? ` (parts ${s(parts)}, complete ${s(complete)})` : ''}`;
+    };
+    return [`${size} MiB`, cell('built-in'), ...THRESHOLD_VARIANTS.map(([label]) => cell(label))];
+  });
+  const table = (head, body) => {
+    const all = [head, ...body];
+    const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
+    const line = (r) => '| ' + r.map((c, i) => String(c).padEnd(w[i])).join(' | ') + ' |';
+    return [line(head), '|' + w.map((x) => '-'.repeat(x + 2)).join('|') + '|', ...body.map(line)].join('\n');
+  };
+  const samples = [...results.big, ...results.threshold].map(
+    ({ label, size, samples: xs }) => `- ${label}${size ? `, ${size} MiB` : ''}: ${xs.map((x) => `${(x.ms / 1000).toFixed(2)}${x.partsMs !== undefined ? `/${(x.partsMs / 1000).toFixed(2)}/${(x.completeMs / 1000).toFixed(2)}` : ''}`).join(', ')}`,
+  );
+  const md = [
+    `# annexd-s3 multipart sweep through a shaped link (${WAN.latencyMs} ms each way, ${WAN.bytesPerSecond / MiB} MiB/s per connection) — ${started.toISOString()}`,
+    '',
+    `- command: \`node ${SCRIPT}${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}\` (${opts.repeat > 1 ? `median of ${opts.repeat}` : 'single run'})`,
+    `- annexd ${revision}; git-annex ${gitAnnexVersion}, node ${process.version}`,
+    '- one s3rver process behind the shaping proxy of src/demo/fault-proxy.ts; every store is `git annex copy --to R FILE --debug`',
+    '- "parts" is from the first part request to the last part\'s answer, "complete" the CompleteMultipartUpload, both from the remote\'s --debug trace; s3rver rewrites the whole object on completion, real S3 does not',
+    '',
+    `## ${bigLabel} store`,
+    '',
+    table(['Remote', 'copy --to', 'rate', '× built-in', 'parts', 'parts rate', 'complete', 'peak RSS of the remote'], bigRows),
+    '',
+    '## Threshold: smaller files, single PUT against multipart',
+    '',
+    table(['File', 'built-in (one PUT)', ...THRESHOLD_VARIANTS.map(([l]) => `annexd ${l}`)], thresholdRows),
+    '',
+    '## Samples (seconds: total/parts/complete)',
+    '',
+    ...samples,
+    '',
+  ].join('\n');
+  lib.writeReport('s3-multipart', started, md);
+}
+
+await lib.runBench(SCRIPT, opts, main, report);
