@@ -41,6 +41,7 @@ const THRESHOLD_VARIANTS = [
   ['single PUT', ['multipartthreshold=5GiB']],
   ['8 MiB parts, 4 at once', ['multipartthreshold=5MiB', 'partsize=8MiB', 'concurrency=4']],
   ['16 MiB parts, 4 at once', ['multipartthreshold=5MiB', 'partsize=16MiB', 'concurrency=4']],
+  ['32 MiB parts, 4 at once', ['multipartthreshold=5MiB', 'partsize=32MiB', 'concurrency=4']],
 ];
 
 const { opts, bigBytes, bigLabel } = lib.parseArgs(SCRIPT);
