@@ -21,7 +21,10 @@ import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/remotes/core/config.js';
 import { s3Schema, s3Settings } from '../../src/remotes/s3/config.js';
 import { MAX_PARTS, MAX_SINGLE_REQUEST, needsParts, planParts } from '../../src/remotes/s3/multipart-plan.js';
+import type { AnnexApi, RequestContext } from '../../src/protocol/contract.js';
+import { S3Store } from '../../src/remotes/s3/store.js';
 import { AnnexRepo } from '../support/annex.js';
+import { withFaultProxy } from '../support/fault-proxy.js';
 import { initS3Remote, startEmbeddedTestS3, useS3Suite, type TestS3 } from '../support/s3.js';
 
 const suite = useS3Suite();
@@ -165,6 +168,56 @@ describe('export renames above copythreshold', () => {
       expect((await readFile(join(repo.path, 'big-renamed.bin'))).equals(data)).toBe(true);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('a multipart copy whose source changes meanwhile', () => {
+  it('fails with 412 from the parts pinned to the first ETag, and leaves no object and no upload', async () => {
+    const { s3, sandbox } = suite;
+    const c = client(s3);
+    const repo = await AnnexRepo.create(sandbox, 'changing');
+    const bucket = await initS3Remote(repo, s3, 'changing');
+    await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: randomBytes(12 * MiB) }));
+    let replaced: Promise<unknown> | undefined;
+    try {
+      // CreateMultipartUpload's answer is held back while the source is replaced: the HEAD saw the old version.
+      await withFaultProxy(
+        {
+          target: s3.endpoint,
+          plan: [
+            {
+              fault: 'stall',
+              atByte: 0,
+              stallMs: 3000,
+              match: (r) => {
+                const hit = r.method === 'POST' && r.path.includes('?uploads');
+                if (hit) replaced = c.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: 'another version' }));
+                return hit;
+              },
+            },
+          ],
+        },
+        async (proxy) => {
+          const settings = await settingsOf({ bucket, endpoint: proxy.url, copythreshold: '5MiB', partsize: '5MiB', retries: '1' });
+          const debug: string[] = [];
+          const annex = { debug: async (m: string) => void debug.push(m), info: async () => undefined } as unknown as AnnexApi;
+          const ctx: RequestContext = { annex, signal: new AbortController().signal };
+          const store = await S3Store.connect(settings, { user: s3.accessKeyId, secret: s3.secretAccessKey, origin: 'environment', source: 'test' });
+          try {
+            await expect(store.copy('src', 'dst', ctx)).rejects.toThrow(/src changed on the server during the copy to dst; the copy was abandoned/);
+            expect(proxy.injected.stall).toBe(1);
+            expect(debug.join('\n')).toMatch(/multipart copy of 12 MiB in 3 parts/);
+          } finally {
+            store.close();
+          }
+        },
+      );
+      await replaced;
+      expect(await s3.list(bucket)).toEqual(['src']);
+      expect(leftoverUploads(sandbox.dir, bucket)).toEqual([]);
+    } finally {
+      c.destroy();
     }
   });
 });
