@@ -7,10 +7,11 @@
  * run against one s3rver; then smaller files, single PUT against multipart, for
  * the threshold. Plain Node ESM, built-ins only.
  *
- *   node bench/s3-multipart.mjs [--quick] [--repeat N] [--keep]
+ *   node bench/s3-multipart.mjs [--quick] [--repeat N] [--verify] [--keep]
  *
  * --quick     256 MiB big file (default 1 GiB)
  * --repeat N  every store N times, the median reported (default 1)
+ * --verify    no sweep: the built-in remote, a single PUT and the defaults only
  *
  * Each store is `git annex copy --to R` with --debug: the remote's trace says
  * how long the parts took and how long CompleteMultipartUpload took. s3rver
@@ -35,7 +36,7 @@ const WAN = { latencyMs: 25, bytesPerSecond: 25 * MiB };
 const PART_SIZES = [8, 16, 32, 64];
 const CONCURRENCIES = [2, 4, 8];
 /** Files for the threshold: single PUT against multipart. */
-const THRESHOLD_SIZES = [16, 32, 64, 128];
+const THRESHOLD_SIZES = [8, 16, 32, 64, 128];
 /** The multipart variants tried on each of those files: [label, settings]. */
 const THRESHOLD_VARIANTS = [
   ['single PUT', ['multipartthreshold=5GiB']],
@@ -44,7 +45,17 @@ const THRESHOLD_VARIANTS = [
   ['32 MiB parts, 4 at once', ['multipartthreshold=5MiB', 'partsize=32MiB', 'concurrency=4']],
 ];
 
-const { opts, bigBytes, bigLabel } = lib.parseArgs(SCRIPT);
+/** Several big files at once (copy -J4): memory with every file's parts in flight together. */
+const JOBS = 4;
+const JOB_CONCURRENCIES = [4, 8];
+
+const { opts, bigBytes, bigLabel } = lib.parseArgs(SCRIPT, {
+  verify: 'only the built-in remote, a single PUT and the defaults (no sweep): checks the chosen defaults',
+});
+/** --verify: the defaults (part size shrunk to the file as the planner does) against a single PUT. */
+const VERIFY_VARIANTS = [THRESHOLD_VARIANTS[0], ['defaults, from 5 MiB on', ['multipartthreshold=5MiB']]];
+const variants = opts.verify ? VERIFY_VARIANTS : THRESHOLD_VARIANTS;
+const jobBytes = bigBytes / JOBS;
 
 /** ms of the parts and of CompleteMultipartUpload, from the remote's --debug line. */
 function multipartSpans(trace) {
@@ -70,7 +81,8 @@ async function main() {
   const { git, annex } = repoRun;
 
   log(`writing ${bigLabel} and ${THRESHOLD_SIZES.map((n) => `${n} MiB`).join(', ')} random files`);
-  const files = [['big', bigBytes], ...THRESHOLD_SIZES.map((n) => [`t${n}`, n * MiB])];
+  const jobFiles = Array.from({ length: JOBS }, (_, i) => `j${i}`);
+  const files = [['big', bigBytes], ...THRESHOLD_SIZES.map((n) => [`t${n}`, n * MiB]), ...jobFiles.map((f) => [f, jobBytes])];
   for (const [name, bytes] of files) {
     const file = path.join(repo, name);
     writeFileSync(file, '');
@@ -87,26 +99,27 @@ async function main() {
   };
   const onSpawn = lib.rssPoller(path.basename(REMOTE_PROGRAM));
   /** Stores `file` to R `repeat` times (dropping it between, untimed); returns the samples. */
-  const store = async (R, file, label, external = true) => {
+  const store = async (R, file, label, external = true, jobs = 1) => {
     const samples = [];
+    const names = jobs > 1 ? jobFiles : [file];
     for (let r = 0; r < opts.repeat; r++) {
-      if (r > 0) await annex(['drop', '--force', '--from', R, file]);
-      const res = await git(['annex', 'copy', '--to', R, file, '--debug'], { onSpawn, fullStderr: true });
+      if (r > 0) await annex(['drop', '--force', '--from', R, ...names]);
+      const res = await git(['annex', 'copy', `-J${jobs}`, '--to', R, ...names, '--debug'], { onSpawn, fullStderr: true });
       const spans = external ? multipartSpans(res.stderr) : undefined;
       if (external && !res.annexdProcs) throw new BenchError(`no annexd-s3 process seen during the store to ${R}`);
       samples.push({ ms: res.ms, rssKb: external ? res.annexdKb : undefined, ...spans });
       log(`${label} (${R}) ${file}: ${(res.ms / 1000).toFixed(2)} s${spans ? ` (parts ${(spans.partsMs / 1000).toFixed(2)} s, complete ${(spans.completeMs / 1000).toFixed(2)} s)` : ''}${external ? `, peak RSS ${(res.annexdKb / 1024).toFixed(1)} MiB` : ''}`);
     }
     // Keep the server's disk small: the next configuration starts clean.
-    await annex(['drop', '--force', '--from', R, file]);
+    await annex(['drop', '--force', '--from', R, ...names]);
     return samples;
   };
 
-  const results = { big: [], threshold: [] };
+  const results = { big: [], threshold: [], jobs: [] };
   await annex(['initremote', 'builtin', 'type=S3', 'encryption=none', 'host=127.0.0.1', `port=${proxy.port}`, 'protocol=http', 'requeststyle=path', 'signature=v4', 'bucket=bench-builtin']);
   results.big.push({ label: 'built-in type=S3 (one PUT)', samples: await store('builtin', 'big', 'built-in', false) });
   results.big.push({ label: 'annexd, single PUT', samples: await store(await annexdRemote(['multipartthreshold=5GiB']), 'big', 'single PUT') });
-  for (const p of PART_SIZES) {
+  for (const p of opts.verify ? [] : PART_SIZES) {
     for (const c of CONCURRENCIES) {
       const label = `annexd, ${p} MiB parts, ${c} at once`;
       const R = await annexdRemote(['multipartthreshold=5MiB', `partsize=${p}MiB`, `concurrency=${c}`]);
@@ -115,7 +128,7 @@ async function main() {
   }
   results.big.push({ label: 'annexd, defaults', samples: await store(await annexdRemote([]), 'big', 'defaults') });
 
-  for (const [label, settings] of THRESHOLD_VARIANTS) {
+  for (const [label, settings] of variants) {
     const R = await annexdRemote(settings);
     for (const size of THRESHOLD_SIZES) {
       results.threshold.push({ label, size, samples: await store(R, `t${size}`, label) });
@@ -124,6 +137,12 @@ async function main() {
   const builtinSmall = [];
   for (const size of THRESHOLD_SIZES) builtinSmall.push({ label: 'built-in', size, samples: await store('builtin', `t${size}`, 'built-in', false) });
   results.threshold.push(...builtinSmall);
+
+  for (const c of JOB_CONCURRENCIES) {
+    const label = `annexd, ${c} at once per file`;
+    results.jobs.push({ label, samples: await store(await annexdRemote([`concurrency=${c}`]), 'jobs', `${label}, copy -J${JOBS}`, true, JOBS) });
+  }
+  results.jobs.push({ label: 'built-in', samples: await store('builtin', 'jobs', `built-in, copy -J${JOBS}`, false, JOBS) });
 
   await proxy.stop();
   await lib.stopServers();
@@ -152,7 +171,12 @@ function report({ started, gitAnnexVersion, revision, results }) {
       const complete = med(r.samples, (x) => x.completeMs);
       return `${s(ms)}${parts !== undefined ? ` (parts ${s(parts)}, complete ${s(complete)})` : ''}`;
     };
-    return [`${size} MiB`, cell('built-in'), ...THRESHOLD_VARIANTS.map(([label]) => cell(label))];
+    return [`${size} MiB`, cell('built-in'), ...variants.map(([label]) => cell(label))];
+  });
+  const jobRows = results.jobs.map(({ label, samples }) => {
+    const ms = med(samples, (x) => x.ms);
+    const rss = med(samples, (x) => x.rssKb);
+    return [label, s(ms), rate(jobBytes * JOBS, ms), rss === undefined ? '(in git-annex)' : `${(rss / 1024).toFixed(1)} MiB`];
   });
   const table = (head, body) => {
     const all = [head, ...body];
@@ -160,7 +184,7 @@ function report({ started, gitAnnexVersion, revision, results }) {
     const line = (r) => '| ' + r.map((c, i) => String(c).padEnd(w[i])).join(' | ') + ' |';
     return [line(head), '|' + w.map((x) => '-'.repeat(x + 2)).join('|') + '|', ...body.map(line)].join('\n');
   };
-  const samples = [...results.big, ...results.threshold].map(
+  const samples = [...results.big, ...results.threshold, ...results.jobs].map(
     ({ label, size, samples: xs }) => `- ${label}${size ? `, ${size} MiB` : ''}: ${xs.map((x) => `${(x.ms / 1000).toFixed(2)}${x.partsMs !== undefined ? `/${(x.partsMs / 1000).toFixed(2)}/${(x.completeMs / 1000).toFixed(2)}` : ''}`).join(', ')}`,
   );
   const md = [
@@ -177,7 +201,11 @@ function report({ started, gitAnnexVersion, revision, results }) {
     '',
     '## Threshold: smaller files, single PUT against multipart',
     '',
-    table(['File', 'built-in (one PUT)', ...THRESHOLD_VARIANTS.map(([l]) => `annexd ${l}`)], thresholdRows),
+    table(['File', 'built-in (one PUT)', ...variants.map(([l]) => `annexd ${l}`)], thresholdRows),
+    '',
+    `## ${JOBS} files of ${jobBytes / MiB} MiB at once: \`copy -J${JOBS}\`, the other settings default`,
+    '',
+    table(['Remote', 'copy -J4', 'rate', 'peak RSS of the remote'], jobRows),
     '',
     '## Samples (seconds: total/parts/complete)',
     '',

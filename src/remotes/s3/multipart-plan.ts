@@ -24,13 +24,16 @@ export interface PartPlan {
 }
 
 /**
- * The parts of an object of `size` bytes: `partSize` as asked, raised (to a
- * whole MiB) when that many parts would pass 10,000. An object too big for
- * 10,000 parts of 5 GiB is refused with a message saying so.
+ * The parts of an object of `size` bytes sent `streams` at a time: `partSize`
+ * as asked, lowered (to a whole MiB, not below 5 MiB) when fewer parts than
+ * streams would leave connections idle, and raised when that many parts
+ * would pass 10,000. An object too big for 10,000 parts of 5 GiB is refused
+ * with a message saying so.
  */
-export function planParts(size: number, partSize: number): PartPlan {
-  const needed = Math.ceil(Math.ceil(size / MAX_PARTS) / MiB) * MiB;
-  const chosen = Math.min(MAX_PART, Math.max(partSize, needed, MIN_PART));
+export function planParts(size: number, partSize: number, streams = 1): PartPlan {
+  const wholeMiB = (n: number): number => Math.ceil(n / MiB) * MiB;
+  const spread = Math.min(partSize, wholeMiB(Math.ceil(size / streams)));
+  const chosen = Math.min(MAX_PART, Math.max(spread, wholeMiB(Math.ceil(size / MAX_PARTS)), MIN_PART));
   const partCount = Math.max(1, Math.ceil(size / chosen));
   if (partCount > MAX_PARTS) {
     throw new RemoteError(`${formatSize(size)} is more than S3 can hold in one object (${MAX_PARTS} parts of at most ${formatSize(MAX_PART)})`);

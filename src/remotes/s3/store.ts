@@ -261,7 +261,7 @@ export class S3Store {
     sendPart: (i: number, range: { start: number; end: number }, uploadId: string, signal: AbortSignal) => Promise<string | undefined>,
   ): Promise<void> {
     const { CreateMultipartUploadCommand, CompleteMultipartUploadCommand } = this.sdk;
-    const plan = planParts(size, this.settings.partSize);
+    const plan = planParts(size, this.settings.partSize, this.settings.concurrency);
     const { partCount } = plan;
     const created = await this.retry(`start multipart ${what}`, ctx, () =>
       this.client.send(
