@@ -40,10 +40,10 @@ describe('planning parts for large objects', () => {
     expect(needsParts(6 * GiB, s.multipartThreshold)).toBe(true);
     expect(needsParts(5 * GiB, s.multipartThreshold)).toBe(true);
     expect(needsParts(5 * GiB - 1, s.multipartThreshold)).toBe(false);
-    // Defaults: 64 MiB and up in parts.
+    // Defaults: 16 MiB and up in parts.
     const d = await settingsOf({ bucket: 'b' });
-    expect(needsParts(64 * MiB - 1, d.multipartThreshold)).toBe(false);
-    expect(needsParts(64 * MiB, d.multipartThreshold)).toBe(true);
+    expect(needsParts(16 * MiB - 1, d.multipartThreshold)).toBe(false);
+    expect(needsParts(16 * MiB, d.multipartThreshold)).toBe(true);
   });
 
   it('raises the part size to stay within 10,000 parts, in whole MiB', () => {
@@ -59,6 +59,18 @@ describe('planning parts for large objects', () => {
     expect(() => planParts(10_000 * 5 * GiB + 1, 32 * MiB)).toThrow(/more than S3 can hold in one object/);
     // A small object is one part; never below 5 MiB per part.
     expect(planParts(1, 1)).toEqual({ partSize: 5 * MiB, partCount: 1 });
+  });
+
+  it('cuts a file with fewer parts than streams into smaller parts, in whole MiB and not below 5 MiB', () => {
+    // 1 GiB at the defaults: 32 parts of 32 MiB, 8 at once.
+    expect(planParts(1024 * MiB, 32 * MiB, 8)).toEqual({ partSize: 32 * MiB, partCount: 32 });
+    // 64 MiB would be 2 parts of 32 MiB: 8 parts of 8 MiB keep all 8 streams busy.
+    expect(planParts(64 * MiB, 32 * MiB, 8)).toEqual({ partSize: 8 * MiB, partCount: 8 });
+    expect(planParts(100 * MiB, 32 * MiB, 8)).toEqual({ partSize: 13 * MiB, partCount: 8 });
+    // 16 MiB: 4 parts of 5 MiB (the minimum), not 8 of 2 MiB.
+    expect(planParts(16 * MiB, 32 * MiB, 8)).toEqual({ partSize: 5 * MiB, partCount: 4 });
+    // The 10,000-part rule still wins for huge files.
+    expect(planParts(1024 * GiB, 32 * MiB, 8).partSize).toBe(105 * MiB);
   });
 
   it('refuses a copythreshold above what one CopyObject copies', async () => {

@@ -91,8 +91,9 @@ export function s3Settings(c: S3Config, env: NodeJS.ProcessEnv = process.env): S
     publicUrl: c.publicurl,
     credential: c.credential,
     partSize: c.partsize,
-    // A single PUT carries at most 5 GiB: a higher threshold would make bigger keys fail.
-    multipartThreshold: Math.min(MAX_SINGLE_REQUEST, Math.max(c.multipartthreshold, c.partsize)),
+    // A single PUT carries at most 5 GiB: a higher threshold would make bigger keys fail. A file
+    // smaller than partsize still goes in parts from the threshold on (smaller ones, see planParts).
+    multipartThreshold: Math.min(MAX_SINGLE_REQUEST, c.multipartthreshold),
     copyThreshold: c.copythreshold,
     concurrency: c.concurrency,
     storageClass: c.storageclass,
