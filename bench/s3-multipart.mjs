@@ -51,6 +51,7 @@ const JOB_CONCURRENCIES = [4, 8];
 
 const { opts, bigBytes, bigLabel } = lib.parseArgs(SCRIPT, {
   verify: 'only the built-in remote, a single PUT and the defaults (no sweep): checks the chosen defaults',
+  'jobs-only': 'only the 4 files at once (copy -J4)',
 });
 /** --verify: the defaults (part size shrunk to the file as the planner does) against a single PUT. */
 const VERIFY_VARIANTS = [THRESHOLD_VARIANTS[0], ['defaults, from 5 MiB on', ['multipartthreshold=5MiB']]];
@@ -117,25 +118,26 @@ async function main() {
 
   const results = { big: [], threshold: [], jobs: [] };
   await annex(['initremote', 'builtin', 'type=S3', 'encryption=none', 'host=127.0.0.1', `port=${proxy.port}`, 'protocol=http', 'requeststyle=path', 'signature=v4', 'bucket=bench-builtin']);
-  results.big.push({ label: 'built-in type=S3 (one PUT)', samples: await store('builtin', 'big', 'built-in', false) });
-  results.big.push({ label: 'annexd, single PUT', samples: await store(await annexdRemote(['multipartthreshold=5GiB']), 'big', 'single PUT') });
-  for (const p of opts.verify ? [] : PART_SIZES) {
+  const all = !opts['jobs-only'];
+  if (all) results.big.push({ label: 'built-in type=S3 (one PUT)', samples: await store('builtin', 'big', 'built-in', false) });
+  if (all) results.big.push({ label: 'annexd, single PUT', samples: await store(await annexdRemote(['multipartthreshold=5GiB']), 'big', 'single PUT') });
+  for (const p of opts.verify || !all ? [] : PART_SIZES) {
     for (const c of CONCURRENCIES) {
       const label = `annexd, ${p} MiB parts, ${c} at once`;
       const R = await annexdRemote(['multipartthreshold=5MiB', `partsize=${p}MiB`, `concurrency=${c}`]);
       results.big.push({ label, partSize: p, concurrency: c, samples: await store(R, 'big', label) });
     }
   }
-  results.big.push({ label: 'annexd, defaults', samples: await store(await annexdRemote([]), 'big', 'defaults') });
+  if (all) results.big.push({ label: 'annexd, defaults', samples: await store(await annexdRemote([]), 'big', 'defaults') });
 
-  for (const [label, settings] of variants) {
+  for (const [label, settings] of all ? variants : []) {
     const R = await annexdRemote(settings);
     for (const size of THRESHOLD_SIZES) {
       results.threshold.push({ label, size, samples: await store(R, `t${size}`, label) });
     }
   }
   const builtinSmall = [];
-  for (const size of THRESHOLD_SIZES) builtinSmall.push({ label: 'built-in', size, samples: await store('builtin', `t${size}`, 'built-in', false) });
+  for (const size of all ? THRESHOLD_SIZES : []) builtinSmall.push({ label: 'built-in', size, samples: await store('builtin', `t${size}`, 'built-in', false) });
   results.threshold.push(...builtinSmall);
 
   for (const c of JOB_CONCURRENCIES) {
@@ -156,14 +158,14 @@ function report({ started, gitAnnexVersion, revision, results }) {
   };
   const s = (ms) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
   const rate = (bytes, ms) => (ms === undefined ? '—' : `${(bytes / MiB / (ms / 1000)).toFixed(1)} MiB/s`);
-  const builtin = med(results.big[0].samples, (x) => x.ms);
+  const builtin = results.big.length ? med(results.big[0].samples, (x) => x.ms) : undefined;
   const bigRows = results.big.map(({ label, samples }) => {
     const ms = med(samples, (x) => x.ms);
     const parts = med(samples, (x) => x.partsMs);
     const rss = med(samples, (x) => x.rssKb);
     return [label, s(ms), rate(bigBytes, ms), (ms / builtin).toFixed(2), s(parts), rate(bigBytes, parts), s(med(samples, (x) => x.completeMs)), rss === undefined ? '(in git-annex)' : `${(rss / 1024).toFixed(1)} MiB`];
   });
-  const thresholdRows = THRESHOLD_SIZES.map((size) => {
+  const thresholdRows = (results.threshold.length ? THRESHOLD_SIZES : []).map((size) => {
     const cell = (label) => {
       const r = results.threshold.find((t) => t.label === label && t.size === size);
       const ms = med(r.samples, (x) => x.ms);

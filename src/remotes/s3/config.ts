@@ -51,9 +51,9 @@ export const s3Schema = {
   publicurl: optionalHttpUrl('public URL of the bucket; recorded so readonly=true clones download over HTTP'),
   // Defaults chosen from bench/s3-multipart.mjs through a 25 ms / 25 MiB/s-per-connection link (README, Performance: S3).
   partsize: size('multipart part size (default 32MiB; smaller when a file has fewer parts than concurrency, larger to stay within 10,000 parts)', '32MiB', MIN_PART, MAX_PART),
-  multipartthreshold: size('files at least this big upload in parallel parts (default 16MiB; above 5GiB always, as S3 takes no bigger single PUT)', '16MiB', MIN_PART),
+  multipartthreshold: size('files at least this big upload in parallel parts (default 32MiB; above 5GiB always, as S3 takes no bigger single PUT)', '32MiB', MIN_PART),
   copythreshold: size('export renames of objects bigger than this copy in parts on the server (default 5GiB, the most one CopyObject takes)', '5GiB', MIN_PART, MAX_SINGLE_REQUEST),
-  concurrency: integer('parts uploaded (or copied) at once per file (default 8)', 8, 1, 32),
+  concurrency: integer('parts uploaded (or copied) at once per file (default 8; at most 16 in flight per process over all files)', 8, 1, 32),
   storageclass: optionalText('storage class for new objects, e.g. STANDARD_IA (default: the bucket default)'),
   createbucket: yesNo('create the bucket during initremote if it does not exist (default yes)', true),
   retries: integer('retries of a failed request, with exponential backoff (default 5)', 5, 0, 20),
