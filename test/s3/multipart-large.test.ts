@@ -40,10 +40,13 @@ describe('planning parts for large objects', () => {
     expect(needsParts(6 * GiB, s.multipartThreshold)).toBe(true);
     expect(needsParts(5 * GiB, s.multipartThreshold)).toBe(true);
     expect(needsParts(5 * GiB - 1, s.multipartThreshold)).toBe(false);
-    // Defaults: 16 MiB and up in parts.
+    // Defaults: 32 MiB and up in parts.
     const d = await settingsOf({ bucket: 'b' });
-    expect(needsParts(16 * MiB - 1, d.multipartThreshold)).toBe(false);
-    expect(needsParts(16 * MiB, d.multipartThreshold)).toBe(true);
+    expect(needsParts(32 * MiB - 1, d.multipartThreshold)).toBe(false);
+    expect(needsParts(32 * MiB, d.multipartThreshold)).toBe(true);
+    // Below partsize, from the threshold on: in smaller parts (see the spread below), not one PUT.
+    const low = await settingsOf({ bucket: 'b', multipartthreshold: '8MiB' });
+    expect(needsParts(16 * MiB, low.multipartThreshold)).toBe(true);
   });
 
   it('raises the part size to stay within 10,000 parts, in whole MiB', () => {
