@@ -22,7 +22,7 @@ import { readConfig } from '../../src/remotes/core/config.js';
 import { s3Schema, s3Settings } from '../../src/remotes/s3/config.js';
 import { MAX_PARTS, MAX_SINGLE_REQUEST, needsParts, planParts } from '../../src/remotes/s3/multipart-plan.js';
 import type { AnnexApi, RequestContext } from '../../src/protocol/contract.js';
-import { S3Store } from '../../src/remotes/s3/store.js';
+import { S3Store, Slots } from '../../src/remotes/s3/store.js';
 import { AnnexRepo } from '../support/annex.js';
 import { withFaultProxy } from '../support/fault-proxy.js';
 import { initS3Remote, startEmbeddedTestS3, useS3Suite, type TestS3 } from '../support/s3.js';
@@ -74,6 +74,28 @@ describe('planning parts for large objects', () => {
     expect(planParts(16 * MiB, 32 * MiB, 8)).toEqual({ partSize: 5 * MiB, partCount: 4 });
     // The 10,000-part rule still wins for huge files.
     expect(planParts(1024 * GiB, 32 * MiB, 8).partSize).toBe(105 * MiB);
+  });
+
+  it('keeps at most the given number of part requests in flight, in order, and frees a slot on failure', async () => {
+    const slots = new Slots(3);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const job = (i: number) =>
+      slots.run(async () => {
+        started.push(i);
+        most = Math.max(most, ++running);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        running--;
+        if (i === 4) throw new Error('part 4 failed');
+        return i;
+      });
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => job(i)));
+    expect(most).toBe(3);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(9);
+    // All slots are free again.
+    expect(await Promise.all([job(20), job(21), job(22)])).toEqual([20, 21, 22]);
   });
 
   it('refuses a copythreshold above what one CopyObject copies', async () => {

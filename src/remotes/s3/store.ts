@@ -38,7 +38,7 @@ type Sdk = typeof import('@aws-sdk/client-s3');
 const PARTS_IN_FLIGHT = 16;
 
 /** A counting semaphore (a dozen lines; no dependency for it). */
-class Slots {
+export class Slots {
   private free: number;
   private readonly waiting: Array<() => void> = [];
   constructor(count: number) {
