@@ -233,7 +233,7 @@ function report(info) {
     repeat: opts.repeat,
     about: [
       `- one s3rver process (dist/demo/s3-server-main.js) on 127.0.0.1, buckets bench-annexd and bench-builtin, files in ${os.tmpdir()}`,
-      '- annexd: defaults (multipart from 64 MiB, 32 MiB parts, 4 parts at once); built-in: `signature=v4`, no partsize (one PUT)',
+      '- annexd: defaults (multipart from 16 MiB, 32 MiB parts, 8 parts at once); built-in: `signature=v4`, no partsize (one PUT)',
       '- ratio = annexd / built-in; < 1 means annexd is faster. Targets are shown, not asserted.',
     ],
     rows,

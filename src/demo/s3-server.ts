@@ -2,14 +2,16 @@
  * An S3-compatible server embedded for the demo, the tests and the benchmarks:
  * s3rver (a real HTTP S3 implementation over a directory) on 127.0.0.1, with
  * SigV4 signatures checked (s3rver itself checks only access key ids), and
- * the multipart calls s3rver lacks (listing and aborting uploads) added, so an
- * interrupted demo or test leaves no parts behind.
+ * the multipart calls s3rver lacks (listing and aborting uploads, so an
+ * interrupted demo or test leaves no parts behind; copying a part from an
+ * object, for renames of objects above 5 GiB) added.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
 import S3rver from 's3rver';
 import { sigv4Verifier } from './sigv4-verifier.js';
 
@@ -43,7 +45,7 @@ export interface EmbeddedS3Options {
 }
 
 /** The multipart calls the embedded server adds to s3rver. */
-export const MULTIPART_CALLS = ['ListMultipartUploads', 'ListParts', 'AbortMultipartUpload'] as const;
+export const MULTIPART_CALLS = ['ListMultipartUploads', 'ListParts', 'AbortMultipartUpload', 'UploadPartCopy'] as const;
 export type MultipartCall = (typeof MULTIPART_CALLS)[number];
 
 export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<EmbeddedS3> {
@@ -68,6 +70,7 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
   server.middleware.unshift(
     sigv4Verifier(new Map([[accessKeyId, secretAccessKey]])),
     multipartUploads(server.store, new Set([accessKeyId]), new Set(options.without ?? [])),
+    uploadPartCopy(server.store, new Set([accessKeyId]), new Set(options.without ?? [])),
   );
   if (options.requestLog) server.middleware.unshift(requestLogger(options.requestLog));
   const { port } = await server.run();
@@ -101,9 +104,8 @@ interface MultipartContext {
   body: unknown;
 }
 
-interface UploadStore {
-  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-}
+/** s3rver's store: resource paths, objects and parts (typed in src/types/s3rver.d.ts). */
+type UploadStore = S3rver['store'];
 
 /** One stored upload of s3rver: its directory holds `key`, `metadata` and one file per part (`N`, `N.md5`). */
 interface StoredUpload {
@@ -321,6 +323,95 @@ function multipartUploads(store: UploadStore, keyIds: ReadonlySet<string>, witho
     if (ctx.method === 'GET') return listParts(ctx, upload.dir, bucket, key, uploadId);
     await rm(upload.dir, { recursive: true, force: true });
     ctx.status = 204;
+  };
+}
+
+/** Whether the source's ETag and Last-Modified pass the x-amz-copy-source-if-* conditions, by AWS's rules. */
+function copyConditionsHold(headers: MultipartContext['headers'], etag: string, lastModified: Date): boolean {
+  const h = (name: string): string | undefined => single(headers[`x-amz-copy-source-${name}`]);
+  const tags = (list: string): string[] => list.split(',').map((t) => t.trim().replace(/^"|"$/g, ''));
+  const bare = etag.replace(/^"|"$/g, '');
+  const since = (raw: string | undefined): number | undefined => (raw === undefined || Number.isNaN(Date.parse(raw)) ? undefined : Date.parse(raw));
+  const ifMatch = h('if-match');
+  const ifNoneMatch = h('if-none-match');
+  const unmodifiedSince = since(h('if-unmodified-since'));
+  const modifiedSince = since(h('if-modified-since'));
+  // HTTP dates have whole seconds.
+  const modified = Math.floor(lastModified.getTime() / 1000) * 1000;
+  if (ifMatch !== undefined && !tags(ifMatch).some((t) => t === '*' || t === bare)) return false;
+  // A matching If-Match overrides If-Unmodified-Since; a failing If-None-Match overrides If-Modified-Since.
+  if (ifMatch === undefined && unmodifiedSince !== undefined && modified > unmodifiedSince) return false;
+  if (ifNoneMatch !== undefined && tags(ifNoneMatch).some((t) => t === '*' || t === bare)) return false;
+  if (ifNoneMatch === undefined && modifiedSince !== undefined && modified <= modifiedSince) return false;
+  return true;
+}
+
+/**
+ * UploadPartCopy (PUT /bucket/key?partNumber=N&uploadId=… with x-amz-copy-source),
+ * from AWS's API reference: the part is bytes of an existing object, the whole
+ * object or the x-amz-copy-source-range "bytes=first-last" (inclusive, within the
+ * object), under the x-amz-copy-source-if-* conditions (412 when one fails); the
+ * answer is a CopyPartResult with the part's ETag. s3rver 3.7 answers
+ * NotImplemented. The part is written by s3rver's own part store, so listing,
+ * completing and aborting treat it as any uploaded part.
+ */
+function uploadPartCopy(store: UploadStore, keyIds: ReadonlySet<string>, without: ReadonlySet<MultipartCall>) {
+  return async (ctx: MultipartContext, next: () => Promise<unknown>): Promise<void> => {
+    const copySource = single(ctx.headers['x-amz-copy-source']);
+    const uploadId = single(ctx.query.uploadId);
+    const keyId = signingKeyId(ctx);
+    if (ctx.method !== 'PUT' || copySource === undefined || uploadId === undefined || without.has('UploadPartCopy') || keyId === undefined || !keyIds.has(keyId)) {
+      await next();
+      return;
+    }
+    const [, rawBucket = '', ...rawKey] = ctx.path.split('/');
+    const bucket = decodeURIComponent(rawBucket);
+    const key = rawKey.map(decodeURIComponent).join('/');
+    const partText = single(ctx.query.partNumber) ?? '';
+    const partNumber = /^\d+$/.test(partText) ? Number(partText) : NaN;
+    if (!(partNumber >= 1 && partNumber <= 10_000)) return s3Error(ctx, 400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+    if (!bucket || !existsSync(dirname(store.getResourcePath(bucket, undefined, 'uploads')))) return s3Error(ctx, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+    const upload = key ? await storedUpload(store, bucket, key, uploadId) : undefined;
+    if (!upload) {
+      return s3Error(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+    }
+    // "bucket/key" or "/bucket/key", URL-encoded; a versionId names a version, which s3rver does not keep.
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(copySource.replace(/^\//, ''));
+    } catch {
+      return s3Error(ctx, 400, 'InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+    }
+    const [sourcePath = '', query = ''] = decoded.split('?', 2);
+    if (/(^|&)versionId=/.test(query)) return s3Error(ctx, 501, 'NotImplemented', 'Copying a version of an object is not implemented by this server');
+    const slash = sourcePath.indexOf('/');
+    if (slash <= 0 || slash === sourcePath.length - 1) return s3Error(ctx, 400, 'InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+    const sourceBucket = sourcePath.slice(0, slash);
+    const sourceKey = sourcePath.slice(slash + 1);
+    if (!existsSync(dirname(store.getResourcePath(sourceBucket, undefined, 'uploads')))) return s3Error(ctx, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+    const whole = await store.getObject(sourceBucket, sourceKey);
+    if (!whole) return s3Error(ctx, 404, 'NoSuchKey', 'The specified key does not exist.');
+    whole.content?.destroy();
+    const size = Number(whole.metadata['content-length']);
+    const etag = String(whole.metadata.etag ?? '');
+    const lastModified = new Date(String(whole.metadata['last-modified']));
+    if (!copyConditionsHold(ctx.headers, etag, lastModified)) return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+
+    const rangeText = single(ctx.headers['x-amz-copy-source-range']);
+    let range = { start: 0, end: size - 1 };
+    if (rangeText !== undefined) {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(rangeText);
+      if (!m || Number(m[1]) > Number(m[2])) {
+        return s3Error(ctx, 400, 'InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy');
+      }
+      range = { start: Number(m[1]), end: Number(m[2]) };
+      if (range.end >= size) return s3Error(ctx, 400, 'InvalidRange', `Range specified is not valid for source object of size: ${size}`);
+    }
+    if (range.end - range.start + 1 > 5 * 1024 ** 3) return s3Error(ctx, 400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.');
+    // Read from s3rver's object file directly: its ranged getObject reads a range ending at byte 0 as the whole object.
+    const content = size === 0 ? Readable.from([]) : createReadStream(store.getResourcePath(sourceBucket, sourceKey, 'object'), range);
+    const { md5 } = await store.putPart(bucket, uploadId, partNumber, content);
+    xmlResult(ctx, `<CopyPartResult xmlns="${S3_NS}"><LastModified>${new Date().toISOString()}</LastModified><ETag>&quot;${md5}&quot;</ETag></CopyPartResult>`);
   };
 }
 

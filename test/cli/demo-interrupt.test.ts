@@ -47,10 +47,11 @@ async function interruptedDemo(tmp: string, args: string[]): Promise<{ code: num
   void exited.then(() => (done = true));
   await until('a part of the big file on the server', () => done || uploads(tmp).some((files) => files.some((f) => /^\d+$/.test(f))), 120_000);
   if (done) throw new Error(`the demo ended before its multipart upload started:\n${output}`);
-  const partsAtSignal = Math.max(0, ...uploads(tmp).map((files) => files.filter((f) => /^\d+$/.test(f)).length));
+  // A part is stored once s3rver has written its N.md5 (the part file itself appears when its request begins).
+  const partsAtSignal = Math.max(0, ...uploads(tmp).map((files) => files.filter((f) => /^\d+\.md5$/.test(f)).length));
   process.kill(-(child.pid as number), 'SIGINT');
-  // 224 MiB is 7 parts of 32 MiB, 4 at a time: at the first part's arrival most are still to
-  // come, so this interrupts an upload in flight, not its completion (a loaded machine is slow to notice the part).
+  // 224 MiB is 7 parts of 32 MiB, all sent at once: at the first part's arrival none is stored yet,
+  // so this interrupts an upload in flight, not its completion (a loaded machine is slow to notice the part).
   return { code: await exited, output, partsAtSignal };
 }
 

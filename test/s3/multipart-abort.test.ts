@@ -44,6 +44,7 @@ describe('multipart failure', () => {
     credential: undefined,
       partSize: 5 * MiB,
       multipartThreshold: 5 * MiB,
+      copyThreshold: 5 * 1024 * MiB,
       concurrency: 1,
       storageClass: undefined,
       createBucket: true,
@@ -79,7 +80,7 @@ describe('a server without AbortMultipartUpload', () => {
     const server = await startEmbeddedTestS3(join(suite.sandbox.dir, 'noabort'), { ANNEXD_S3_WITHOUT: 'AbortMultipartUpload' });
     const settings: S3Settings = {
       bucket: server.bucket('noabort'), endpoint: server.endpoint, region: 'us-east-1', prefix: '', pathStyle: true,
-      publicUrl: undefined, credential: undefined, partSize: 5 * MiB, multipartThreshold: 5 * MiB, concurrency: 1,
+      publicUrl: undefined, credential: undefined, partSize: 5 * MiB, multipartThreshold: 5 * MiB, copyThreshold: 5 * 1024 * MiB, concurrency: 1,
       storageClass: undefined, createBucket: true, retries: 1,
       download: { streams: 1, threshold: 64 * MiB, rangeSize: 16 * MiB },
     };

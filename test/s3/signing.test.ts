@@ -19,6 +19,7 @@ function settings(over: Partial<S3Settings>): S3Settings {
     credential: undefined,
     partSize: 32 << 20,
     multipartThreshold: 64 << 20,
+    copyThreshold: 5 * 2 ** 30,
     concurrency: 4,
     storageClass: undefined,
     createBucket: true,

@@ -9,9 +9,9 @@
 import type { RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import { readRemoteConfig } from '../core/backend.js';
-import { describeEndpoint, s3Settings, type S3Settings } from './config.js';
+import { s3Settings, type S3Settings } from './config.js';
 import { connectS3, s3Definition } from './index.js';
-import { describeS3Error, errorName, httpStatus, lacksCall } from './errors.js';
+import { describeS3Error, errorName, lacksCall, MissingCallError } from './errors.js';
 import type { S3Store } from './store.js';
 
 /** The default idle age after which an upload counts as abandoned: a day. */
@@ -32,23 +32,6 @@ export interface UnfinishedUpload {
   abandoned: boolean;
 }
 
-/** A multipart call the server does not implement; the message names the call, the server's answer and what to do. */
-export class MissingMultipartCallError extends RemoteError {
-  constructor(
-    readonly call: string,
-    err: unknown,
-    s: S3Settings,
-    consequence: string,
-  ) {
-    const status = httpStatus(err);
-    super(
-      `the S3 server at ${describeEndpoint(s)} does not implement ${call} (${errorName(err)}${status ? `, HTTP ${status}` : ''}): ${consequence}`,
-      { cause: err },
-    );
-  }
-}
-
-
 /** The remote's validated settings and a client with the credentials the remote itself would use (the shared chain). */
 export async function openS3Remote(ctx: RequestContext): Promise<{ settings: S3Settings; store: S3Store }> {
   const settings = s3Settings((await readRemoteConfig(s3Definition, ctx, 'prepare')).cfg);
@@ -68,7 +51,7 @@ export async function surveyUploads(
     listed = await store.listMultipartUploads(s.prefix, ctx);
   } catch (err) {
     if (lacksCall(err)) {
-      throw new MissingMultipartCallError(
+      throw new MissingCallError(
         'ListMultipartUploads',
         err,
         s,
@@ -111,7 +94,7 @@ export async function surveyUploads(
 
 /**
  * Aborts one abandoned upload: 'gone' when it no longer exists. A server
- * without AbortMultipartUpload is a MissingMultipartCallError (callers stop
+ * without AbortMultipartUpload is a MissingCallError (callers stop
  * at the first: the answer will not change for the next upload).
  */
 export async function abortAbandoned(store: S3Store, upload: UnfinishedUpload, ctx: RequestContext): Promise<'aborted' | 'gone'> {
@@ -119,7 +102,7 @@ export async function abortAbandoned(store: S3Store, upload: UnfinishedUpload, c
     return await store.abortUpload(upload.key, upload.uploadId, ctx);
   } catch (err) {
     if (lacksCall(err)) {
-      throw new MissingMultipartCallError(
+      throw new MissingCallError(
         'AbortMultipartUpload',
         err,
         store.settings,

@@ -12,8 +12,7 @@ import {
   type FieldSpec,
 } from '../core/config.js';
 import { parallelDownloadSchema, parallelDownloadSettings, type ParallelDownloadSettings } from '../core/parallel-get.js';
-
-const MiB = 1024 * 1024;
+import { MAX_PART, MAX_SINGLE_REQUEST, MIN_PART } from './multipart-plan.js';
 
 /** A prefix is part of every object name: one that leaves the bucket, or that servers read differently, is refused. */
 function objectPrefix(description: string): FieldSpec<string | undefined> {
@@ -50,9 +49,11 @@ export const s3Schema = {
   pathstyle: optionalYesNo('address the bucket in the URL path (default: yes with endpoint=, no on AWS)'),
   credential: optionalText('name of an annexd credential holding key_id and the secret (annexd credentials set NAME key_id=…)'),
   publicurl: optionalHttpUrl('public URL of the bucket; recorded so readonly=true clones download over HTTP'),
-  partsize: size('multipart part size (default 32MiB; raised as needed to stay within 10,000 parts)', '32MiB', 5 * MiB, 5 * 1024 * MiB),
-  multipartthreshold: size('files at least this big upload in parallel parts (default 64MiB)', '64MiB', 5 * MiB),
-  concurrency: integer('parts uploaded at once per file (default 4)', 4, 1, 32),
+  // Defaults chosen from bench/s3-multipart.mjs through a 25 ms / 25 MiB/s-per-connection link (README, Performance: S3).
+  partsize: size('multipart part size (default 32MiB; smaller when a file has fewer parts than concurrency, larger to stay within 10,000 parts)', '32MiB', MIN_PART, MAX_PART),
+  multipartthreshold: size('files at least this big upload in parallel parts (default 32MiB; above 5GiB always, as S3 takes no bigger single PUT)', '32MiB', MIN_PART),
+  copythreshold: size('export renames of objects bigger than this copy in parts on the server (default 5GiB, the most one CopyObject takes)', '5GiB', MIN_PART, MAX_SINGLE_REQUEST),
+  concurrency: integer('parts uploaded (or copied) at once per file (default 8; at most 16 in flight per process over all files)', 8, 1, 32),
   storageclass: optionalText('storage class for new objects, e.g. STANDARD_IA (default: the bucket default)'),
   createbucket: yesNo('create the bucket during initremote if it does not exist (default yes)', true),
   retries: integer('retries of a failed request, with exponential backoff (default 5)', 5, 0, 20),
@@ -72,6 +73,7 @@ export interface S3Settings {
   credential: string | undefined;
   partSize: number;
   multipartThreshold: number;
+  copyThreshold: number;
   concurrency: number;
   storageClass: string | undefined;
   createBucket: boolean;
@@ -89,7 +91,10 @@ export function s3Settings(c: S3Config, env: NodeJS.ProcessEnv = process.env): S
     publicUrl: c.publicurl,
     credential: c.credential,
     partSize: c.partsize,
-    multipartThreshold: Math.max(c.multipartthreshold, c.partsize),
+    // A single PUT carries at most 5 GiB: a higher threshold would make bigger keys fail. A file
+    // smaller than partsize still goes in parts from the threshold on (smaller ones, see planParts).
+    multipartThreshold: Math.min(MAX_SINGLE_REQUEST, c.multipartthreshold),
+    copyThreshold: c.copythreshold,
     concurrency: c.concurrency,
     storageClass: c.storageclass,
     createBucket: c.createbucket,

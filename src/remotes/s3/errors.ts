@@ -3,7 +3,7 @@
  * Errors come from the AWS SDK (service errors with a name and HTTP status),
  * from the network (Node error codes) or from the local file system.
  */
-import { messageOf } from '../../protocol/errors.js';
+import { messageOf, RemoteError } from '../../protocol/errors.js';
 import { httpStatusVerdict } from '../core/http-status.js';
 import { parseRetryAfter, type Verdict } from '../core/retry.js';
 import { networkProblem, isRetryableNetworkError } from '../core/net-errors.js';
@@ -90,6 +90,22 @@ export function addressingAdvice(s: S3Settings): string {
 export function lacksCall(err: unknown): boolean {
   const status = httpStatus(err);
   return status === 501 || status === 405 || errorName(err) === 'NotImplemented' || errorName(err) === 'MethodNotAllowed';
+}
+
+/** A call the server does not implement; the message names the call, the server's answer and what follows. */
+export class MissingCallError extends RemoteError {
+  constructor(
+    readonly call: string,
+    err: unknown,
+    s: S3Settings,
+    consequence: string,
+  ) {
+    const status = httpStatus(err);
+    super(
+      `the S3 server at ${describeEndpoint(s)} does not implement ${call} (${errorName(err)}${status ? `, HTTP ${status}` : ''}): ${consequence}`,
+      { cause: err },
+    );
+  }
 }
 
 /** One line naming the cause and, where we know it, the fix. */

@@ -21,18 +21,45 @@ import { countingStream } from '../core/progress.js';
 import { orAlreadyDone, retrier, type Retrier } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
 import { describeEndpoint, endpointUrl, type S3Settings } from './config.js';
-import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, lacksCall, notS3Answer } from './errors.js';
+import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, lacksCall, MissingCallError, notS3Answer } from './errors.js';
 import { LeanS3, S3HttpError } from './lean-request.js';
+import { needsParts, partRange, planParts } from './multipart-plan.js';
 import { parseContentRange } from '../core/content-range.js';
 import { ObjectChangedError, parallelGet, type RangeGet } from '../core/parallel-get.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
+/**
+ * Part requests in flight in this process, over all files: `copy -J8` with 8
+ * parts per file would otherwise open 64 streams, past what the CPU and the
+ * link use (bench/s3-multipart.mjs: 4 files × 8 parts was slower than × 4 and
+ * took 138 MiB against 124 MiB), so memory stays bounded whatever -J says.
+ */
+const PARTS_IN_FLIGHT = 16;
+
+/** A counting semaphore (a dozen lines; no dependency for it). */
+export class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(count: number) {
+    this.free = count;
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+const partSlots = new Slots(PARTS_IN_FLIGHT);
+
 /** Delay before the second AbortMultipartUpload. */
 const ABORT_AGAIN_AFTER_MS = 250;
-
-/** S3 allows at most this many parts per upload. */
-const MAX_PARTS = 10_000;
 
 const ignore = (): void => undefined;
 const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
@@ -196,7 +223,7 @@ export class S3Store {
   /** Uploads a file to `objectKey`; the object becomes visible only when complete. */
   async put(objectKey: string, file: LocalPath, t: TransferContext): Promise<void> {
     const size = await fileSize(file);
-    if (size >= this.settings.multipartThreshold) {
+    if (needsParts(size, this.settings.multipartThreshold)) {
       await this.putMultipart(objectKey, file, size, t);
       return;
     }
@@ -219,63 +246,86 @@ export class S3Store {
   }
 
   private async putMultipart(objectKey: string, file: LocalPath, size: number, t: TransferContext): Promise<void> {
-    const { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand } = this.sdk;
-    const partSize = Math.max(this.settings.partSize, Math.ceil(size / MAX_PARTS));
-    const partCount = Math.ceil(size / partSize);
-    const created = await this.retry('start multipart upload', t, () =>
+    const { UploadPartCommand } = this.sdk;
+    const partDone: number[] = [];
+    let sentTotal = 0;
+    await this.multipart('upload', objectKey, size, t, async (i, { start, end }, uploadId, signal) => {
+      // A retried part starts its count again.
+      sentTotal -= partDone[i] ?? 0;
+      partDone[i] = 0;
+      const counted = (n: number): void => {
+        partDone[i] = (partDone[i] ?? 0) + n;
+        sentTotal += n;
+        t.progress.set(sentTotal);
+      };
+      const res = await withFileBody(file, start, end, counted, signal, (body, abortSignal) =>
+        this.client.send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: objectKey,
+            UploadId: uploadId,
+            PartNumber: i + 1,
+            Body: body,
+            ContentLength: end - start,
+          }),
+          { abortSignal },
+        ),
+      );
+      return res.ETag;
+    });
+  }
+
+  /**
+   * One multipart upload of `size` bytes to `objectKey`: created, its parts
+   * sent `concurrency` at a time by `sendPart` (which returns the part's ETag),
+   * completed; aborted when anything fails, so no parts stay behind. The
+   * remote's --debug trace says how long the parts and the completion took
+   * (s3rver, for one, rewrites the whole object on completion).
+   */
+  private async multipart(
+    what: 'upload' | 'copy',
+    objectKey: string,
+    size: number,
+    ctx: RequestContext,
+    sendPart: (i: number, range: { start: number; end: number }, uploadId: string, signal: AbortSignal) => Promise<string | undefined>,
+  ): Promise<void> {
+    const { CreateMultipartUploadCommand, CompleteMultipartUploadCommand } = this.sdk;
+    const plan = planParts(size, this.settings.partSize, this.settings.concurrency);
+    const { partCount } = plan;
+    const created = await this.retry(`start multipart ${what}`, ctx, () =>
       this.client.send(
         new CreateMultipartUploadCommand({
           Bucket: this.bucket,
           Key: objectKey,
           StorageClass: this.settings.storageClass as never,
         }),
-        { abortSignal: t.signal },
+        { abortSignal: ctx.signal },
       ),
     );
     const uploadId = created.UploadId;
     if (!uploadId) throw new RemoteError('the S3 server returned no upload id for a multipart upload');
-    void t.annex.debug(`multipart upload of ${formatSize(size)} in ${partCount} parts of ${formatSize(partSize)}`);
+    void ctx.annex.debug(`multipart ${what} of ${formatSize(size)} in ${partCount} parts of ${formatSize(plan.partSize)}, ${Math.min(this.settings.concurrency, partCount)} at once`);
+    const began = Date.now();
 
     const stop = new AbortController();
-    const onAbort = (): void => stop.abort(t.signal.reason);
-    t.signal.addEventListener('abort', onAbort, { once: true });
-    const partDone = new Array<number>(partCount).fill(0);
+    const onAbort = (): void => stop.abort(ctx.signal.reason);
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
     const etags = new Array<string>(partCount);
-    let sentTotal = 0;
     let next = 0;
     let failure: unknown;
-    const partCtx: RequestContext = { annex: t.annex, signal: stop.signal };
+    const partCtx: RequestContext = { annex: ctx.annex, signal: stop.signal };
 
     const worker = async (): Promise<void> => {
       while (next < partCount && failure === undefined) {
         const i = next++;
-        const start = i * partSize;
-        const end = Math.min(size, start + partSize);
         try {
-          const res = await this.retry(`store part ${i + 1}/${partCount}`, partCtx, () => {
-            sentTotal -= partDone[i] as number;
-            partDone[i] = 0;
-            const counted = (n: number): void => {
-              partDone[i] = (partDone[i] as number) + n;
-              sentTotal += n;
-              t.progress.set(sentTotal);
-            };
-            return withFileBody(file, start, end, counted, stop.signal, (body, abortSignal) =>
-              this.client.send(
-                new UploadPartCommand({
-                  Bucket: this.bucket,
-                  Key: objectKey,
-                  UploadId: uploadId,
-                  PartNumber: i + 1,
-                  Body: body,
-                  ContentLength: end - start,
-                }),
-                { abortSignal },
-              ),
-            );
-          });
-          if (!res.ETag) throw new RemoteError(`the S3 server returned no ETag for part ${i + 1}`);
-          etags[i] = res.ETag;
+          const etag = await partSlots.run(() =>
+            this.retry(`${what === 'upload' ? 'store' : 'copy'} part ${i + 1}/${partCount}`, partCtx, () =>
+              sendPart(i, partRange(plan, size, i), uploadId, stop.signal),
+            ),
+          );
+          if (!etag) throw new RemoteError(`the S3 server returned no ETag for part ${i + 1}`);
+          etags[i] = etag;
         } catch (err) {
           failure ??= err;
           stop.abort(err);
@@ -286,6 +336,7 @@ export class S3Store {
     try {
       await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, partCount) }, worker));
       if (failure !== undefined) throw failure;
+      const partsMs = Date.now() - began;
       const complete = async (): Promise<void> => {
         await this.client.send(
           new CompleteMultipartUploadCommand({
@@ -294,17 +345,18 @@ export class S3Store {
             UploadId: uploadId,
             MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
           }),
-          { abortSignal: t.signal },
+          { abortSignal: ctx.signal },
         );
       };
       // Once completed, the upload is gone (AWS answers NoSuchUpload, s3rver 500) and the whole object is there.
-      const completed = async (): Promise<boolean> => (await this.size(objectKey, t)) === size;
-      await this.retry('complete multipart upload', t, orAlreadyDone(complete, completed));
+      const completed = async (): Promise<boolean> => (await this.size(objectKey, ctx)) === size;
+      await this.retry(`complete multipart ${what}`, ctx, orAlreadyDone(complete, completed));
+      void ctx.annex.debug(`multipart ${what}: parts took ${partsMs} ms, CompleteMultipartUpload ${Date.now() - began - partsMs} ms`);
     } catch (err) {
-      await this.abortMultipart(objectKey, uploadId, t);
+      await this.abortMultipart(objectKey, uploadId, ctx);
       throw err;
     } finally {
-      t.signal.removeEventListener('abort', onAbort);
+      ctx.signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -313,7 +365,7 @@ export class S3Store {
    * still in flight when the abort arrives may land after it (S3's documentation
    * says to abort again), so a second abort follows; NoSuchUpload means clean.
    */
-  private async abortMultipart(objectKey: string, uploadId: string, t: TransferContext): Promise<void> {
+  private async abortMultipart(objectKey: string, uploadId: string, t: RequestContext): Promise<void> {
     const { AbortMultipartUploadCommand } = this.sdk;
     for (let round = 1; round <= 2; round++) {
       try {
@@ -396,13 +448,20 @@ export class S3Store {
 
   /** What the bucket holds under `objectKey` (HEAD, on the lean path). */
   async stat(objectKey: string, ctx: RequestContext): Promise<Held> {
+    const head = await this.head(objectKey, ctx);
+    return head && { size: head.size };
+  }
+
+  /** HEAD of `objectKey` on the lean path: its size and ETag, undefined when absent. */
+  private async head(objectKey: string, ctx: RequestContext): Promise<{ size: number | undefined; etag: string | undefined } | undefined> {
     try {
       return await this.retry('check presence', ctx, async () => {
         const res = await this.lean.send('HEAD', objectKey, ctx.signal);
         if (res.status === 404) return undefined;
         if (res.status < 200 || res.status >= 300) throw new S3HttpError(res.status, res.headers, 'HEAD');
         const length = res.headers['content-length'];
-        return { size: length === undefined ? undefined : Number(length) };
+        const etag = res.headers.etag;
+        return { size: length === undefined ? undefined : Number(length), etag: typeof etag === 'string' ? etag : undefined };
       });
     } catch (err) {
       throw httpStatus(err) === 403 ? await this.explainForbidden(err, ctx) : err;
@@ -431,15 +490,54 @@ export class S3Store {
     }
   }
 
-  /** Server-side copy (S3 limits a single copy to 5 GiB). */
+  /**
+   * Server-side copy. One CopyObject carries at most 5 GiB, so a bigger source
+   * (above `copythreshold`) is copied in parts with UploadPartCopy, each part
+   * pinned to the ETag the HEAD saw: a source replaced meanwhile fails the
+   * copy (412) instead of giving an object made of two versions.
+   */
   async copy(fromKey: string, toKey: string, ctx: RequestContext): Promise<void> {
-    const { CopyObjectCommand } = this.sdk;
+    const { CopyObjectCommand, UploadPartCopyCommand } = this.sdk;
     const source = `${this.bucket}/${fromKey.split('/').map(encodeURIComponent).join('/')}`;
-    await this.retry('copy', ctx, () =>
-      this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: source }), {
-        abortSignal: ctx.signal,
-      }),
-    );
+    const head = await this.head(fromKey, ctx);
+    if (head?.size === undefined || head.size <= this.settings.copyThreshold) {
+      await this.retry('copy', ctx, () =>
+        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: source }), {
+          abortSignal: ctx.signal,
+        }),
+      );
+      return;
+    }
+    try {
+      await this.multipart('copy', toKey, head.size, ctx, async (i, { start, end }, uploadId, signal) => {
+        const res = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: toKey,
+            UploadId: uploadId,
+            PartNumber: i + 1,
+            CopySource: source,
+            CopySourceRange: `bytes=${start}-${end - 1}`,
+            CopySourceIfMatch: head.etag,
+          }),
+          { abortSignal: signal },
+        );
+        return res.CopyPartResult?.ETag;
+      });
+    } catch (err) {
+      if (lacksCall(err)) {
+        throw new MissingCallError(
+          'UploadPartCopy',
+          err,
+          this.settings,
+          `${fromKey} (${formatSize(head.size)}) is bigger than one CopyObject may copy (copythreshold=${formatSize(this.settings.copyThreshold)}), so it cannot be renamed on the server`,
+        );
+      }
+      if (httpStatus(err) === 412) {
+        throw new RemoteError(`${fromKey} changed on the server during the copy to ${toKey}; the copy was abandoned`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /**
