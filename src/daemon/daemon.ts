@@ -11,7 +11,7 @@ import { runningDaemon, serveFile } from './client.js';
 import { DaemonError } from './errors.js';
 import { Scheduler, type DaemonEvent } from './scheduler.js';
 import { startServer } from './server.js';
-import { SyncState } from './state.js';
+import { storageProblem, SyncState } from './state.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -37,6 +37,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   } catch (err) {
     const m = /is locked by pid (\d+)/.exec((err as Error).message);
     if (m) throw new DaemonError(`an annexd daemon is already running on ${options.stateDir} (pid ${m[1]}); stop it first`);
+    const why = storageProblem(err, options.stateDir);
+    if (why) throw new DaemonError(`cannot start: ${why}`);
     throw err;
   }
 }

@@ -17,6 +17,8 @@ export interface SyncEntry {
   /** The dataset's top directory (absolute). */
   path: string;
   sibling: string;
+  /** The dataset's annex.uuid when it was added: a dataset moved to another path is known by it. */
+  uuid?: string;
   /** Sync at least this often (ms); undefined: only on change, at start-up and when asked. */
   everyMs?: number;
   onChange: boolean;
@@ -57,7 +59,7 @@ export const sameEntry = (a: { path: string; sibling: string }, b: { path: strin
 /** Durations as "90s", "5m", "2h", "1d", "1h30m", or plain seconds. */
 export function parseDuration(text: string): number {
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (/^\d+$/.test(text) && Number(text) > 0) return Number(text) * 1000;
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let end = 0;
@@ -86,6 +88,20 @@ function validEntry(e: unknown): e is SyncEntry {
   const o = e as Record<string, unknown>;
   return typeof o.path === 'string' && typeof o.sibling === 'string' && typeof o.paused === 'boolean' &&
     typeof o.onChange === 'boolean' && typeof o.pull === 'boolean' && DATA_MODES.includes(o.data as DataMode);
+}
+
+/** A file-system failure in words a user acts on (a full disk above all); undefined for other failures. */
+export function storageProblem(err: unknown, dir: string): string | undefined {
+  const text = errText(err);
+  switch (errCode(err) ?? /\b(ENOSPC|EDQUOT|EROFS)\b/.exec(text)?.[1]) {
+    case 'ENOSPC':
+      return `the file system of ${dir} is full (${text})`;
+    case 'EDQUOT':
+      return `the disk quota for ${dir} is used up (${text})`;
+    case 'EROFS':
+      return `${dir} is on a read-only file system (${text})`;
+  }
+  return undefined;
 }
 
 /** The state directory and its sync list. */
@@ -139,14 +155,24 @@ export class SyncState {
     return state;
   }
 
-  /** Read, change and write back, under the lock; returns what was written. */
+  /**
+   * Read, change and write back, under the lock; returns what was written.
+   * A failed write (a full disk) leaves the file as it was: the new one is
+   * written beside it and renamed over it only when complete.
+   */
   async update<T>(change: (doc: StateDoc) => T): Promise<{ doc: StateDoc; result: T }> {
-    await this.ensureDir();
-    return withFileLock(this.lockFile, async () => {
-      const doc = await this.read();
-      const result = change(doc);
-      await writeFileAtomic(this.file, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
-      return { doc, result };
-    });
+    try {
+      await this.ensureDir();
+      return await withFileLock(this.lockFile, async () => {
+        const doc = await this.read();
+        const result = change(doc);
+        await writeFileAtomic(this.file, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+        return { doc, result };
+      });
+    } catch (err) {
+      const why = storageProblem(err, this.dir);
+      if (why) throw new DaemonError(`cannot save ${this.file}: ${why}; the file is kept as it was`);
+      throw err;
+    }
   }
 }
