@@ -5,6 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exec, type ExecResult } from '../../src/util/exec.js';
+import type { DaemonStatus } from '../../src/daemon/scheduler.js';
 import { BIN_DIR } from './tools.js';
 import type { AnnexRepo, Sandbox } from './annex.js';
 import { annexd, bareSibling, dataset, directoryRemote } from './push.js';
@@ -43,6 +45,18 @@ export async function readSyncs(stateDir: string): Promise<SyncEntryOnDisk[]> {
   } catch {
     return [];
   }
+}
+
+/** `annexd ARGS` run in `cwd` (for a dataset that may be gone meanwhile). */
+export function annexdAt(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<ExecResult> {
+  return exec(join(BIN_DIR, 'annexd'), args, { cwd, env: { ...process.env, ...env }, input: '' });
+}
+
+/** The running daemon's `annexd status --json`. */
+export async function daemonStatus(env: NodeJS.ProcessEnv): Promise<DaemonStatus> {
+  const r = await annexdAt(env.ANNEXD_STATE_DIR ?? '/', ['status', '--json'], env);
+  if (r.code !== 0) throw new Error(`annexd status --json failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as DaemonStatus;
 }
 
 /** Polls `check` (async) every 50 ms until it is true; fails naming `what` after `timeoutMs`. */
