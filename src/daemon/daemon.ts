@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withFileLock, writeFileAtomic } from '../util/file-lock.js';
-import { runningDaemon, serveFile } from './client.js';
+import { bootId, dropStaleServeLock, runningDaemon, serveFile, startTicks } from './client.js';
 import { DaemonError } from './errors.js';
 import { Scheduler, type DaemonEvent } from './scheduler.js';
 import { startServer } from './server.js';
@@ -32,6 +32,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     throw new DaemonError(`an annexd daemon is already running on ${options.stateDir} (pid ${other.pid}, ${other.url}); stop it first`);
   }
   const lock = join(options.stateDir, 'serve.lock');
+  await dropStaleServeLock(options.stateDir);
   try {
     await withFileLock(lock, () => serve(state, options), { timeoutMs: 0 });
   } catch (err) {
@@ -57,7 +58,7 @@ async function serve(state: SyncState, options: DaemonOptions): Promise<void> {
   server = await startServer(scheduler, token, options.port);
   const info = serveFile(options.stateDir);
   try {
-    await writeFileAtomic(info, `${JSON.stringify({ url: server.url, token, pid: process.pid }, null, 2)}\n`, 0o600);
+    await writeFileAtomic(info, `${JSON.stringify({ url: server.url, token, pid: process.pid, bootId: bootId(), startTicks: startTicks(process.pid) }, null, 2)}\n`, 0o600);
     await scheduler.start();
     options.onReady?.(server.url);
     await options.stopped;
