@@ -118,7 +118,12 @@ export class SyncState {
 
   /** Creates the directory (0700) when missing; tightens it when it is looser. */
   async ensureDir(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      if (errCode(err) === 'EEXIST' || errCode(err) === 'ENOTDIR') throw this.notADirectory();
+      throw err;
+    }
     await chmod(this.dir, 0o700).catch(() => undefined);
   }
 
@@ -129,6 +134,7 @@ export class SyncState {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if (errCode(err) === 'ENOENT') return { format: FORMAT, version: 1, syncs: [] };
+      if (errCode(err) === 'ENOTDIR') throw this.notADirectory();
       throw new DaemonError(`cannot read ${this.file}: ${errText(err)}`);
     }
     let doc: unknown;
@@ -141,8 +147,14 @@ export class SyncState {
     if (!problem) {
       const d = doc as Partial<StateDoc> | null;
       if (typeof d !== 'object' || d === null || d.format !== FORMAT || !Array.isArray(d.syncs)) problem = 'not an annexd sync state file';
-      else if (d.version !== 1) problem = `version ${String(d.version)}, which this annexd does not know (a newer annexd wrote it?)`;
-      else if (!d.syncs.every(validEntry)) problem = 'a sync entry in it is incomplete';
+      else if (typeof d.version === 'number' && d.version > 1) {
+        // A newer annexd's file is no corrupt one: left where it is, for that annexd.
+        throw new DaemonError(`${this.file} is of version ${d.version}, written by a newer annexd than this one (which knows version 1): use that annexd, or another ANNEXD_STATE_DIR`);
+      } else if (d.version !== 1) problem = `of version ${String(d.version)}, which no annexd writes`;
+      else {
+        const bad = d.syncs.findIndex((e) => !validEntry(e));
+        if (bad !== -1) problem = `not a valid sync state file (sync entry ${bad + 1} of ${d.syncs.length} lacks path, sibling or a setting)`;
+      }
     }
     if (problem) {
       // Kept aside, so whatever it held can be recovered by hand; the next command starts from an empty list.
@@ -153,6 +165,10 @@ export class SyncState {
     const state = doc as StateDoc;
     for (const e of state.syncs) e.failures ??= 0;
     return state;
+  }
+
+  private notADirectory(): DaemonError {
+    return new DaemonError(`the state directory ${this.dir} is not a directory (set ANNEXD_STATE_DIR to a directory, or move that file away)`);
   }
 
   /**

@@ -119,6 +119,20 @@ describe('annexd serve', () => {
     await d.stop();
   });
 
+  it('a sibling removed after sync add: the sync fails naming it and what to do; nothing is pushed', async () => {
+    const { ds, env, stateDir, origin } = await setup('nosibling');
+    await annexd(ds, ['sync', 'add', '.', '--to', 'origin'], env);
+    await ds.ok('git', 'remote', 'remove', 'origin');
+    const d = await started(env);
+    await eventually('the failure recorded', async () => (await readSyncs(stateDir))[0]?.lastResult === 'failed');
+    expect((await readSyncs(stateDir))[0]!.lastError).toBe(
+      `${ds.path} has no sibling "origin" any more (its siblings: store); add it back, or stop this sync with "annexd sync remove ${ds.path} --to origin"`,
+    );
+    expect((await annexd(ds, ['status'], env)).stdout).toMatch(/^ {2}error: .* has no sibling "origin" any more/m);
+    expect(await refOf(origin, 'refs/heads/main', env)).toBe('');
+    await d.stop();
+  });
+
   it('--pull merges what the sibling has before pushing', async () => {
     const { ds, origin, env, stateDir } = await setup('pull');
     await ds.ok('git', 'push', '-q', 'origin', 'main');
