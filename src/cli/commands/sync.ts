@@ -21,9 +21,16 @@ sibling, by the push of "annexd push --to SIBLING" (content to the sibling and
 its publication dependencies, then git).
 
   add      sync the dataset at PATH to SIBLING: every DURATION (30s, 5m, 2h,
-           1d), after each commit (--on-change), and once when the daemon
-           starts; --pull first fetches and merges from the sibling (as
-           "git annex sync --no-push --no-content"); --data as annexd push
+           1d; at least 10s), after each commit (--on-change), and once when
+           the daemon starts; --pull first fetches and merges from the sibling
+           (as "git annex sync --no-push --no-content"); --data as annexd push.
+           Again for the same PATH and SIBLING: new settings, history and a
+           pause kept. A moved dataset: "sync add NEWPATH" takes its sync along.
+           --on-change watches the refs (a commit starts a sync) and the
+           working tree, whose uncommitted changes "annexd status" shows; the
+           daemon never commits them. Past ANNEXD_WATCH_MAX_DIRS directories
+           (default 10000) or the inotify limit, the tree is looked at every
+           ANNEXD_WATCH_POLL seconds (default 60) instead, and status says so.
   list     the syncs, their last result and error, and when each runs next
   remove   stop syncing PATH (to SIBLING, or to all its siblings)
   pause    no syncs for PATH (default: all) until resume
