@@ -54,6 +54,27 @@ export interface WatchOptions {
   onTree: (s: WorktreeStatus) => void;
 }
 
+/**
+ * `git status` runs at most this many at once over all datasets: 50 watched
+ * datasets start (and a branch switch in many) together. Three lines of
+ * hand-off, not worth a dependency.
+ */
+const MAX_CHECKS = 2;
+let checksRunning = 0;
+const waiting: Array<() => void> = [];
+async function gated<T>(fn: () => Promise<T>): Promise<T> {
+  if (checksRunning < MAX_CHECKS) checksRunning++;
+  else await new Promise<void>((r) => waiting.push(r));
+  try {
+    return await fn();
+  } finally {
+    // The slot goes to the next waiter as it is, or is given back.
+    const next = waiting.shift();
+    if (next) next();
+    else checksRunning--;
+  }
+}
+
 /** Watches the daemon holds over all datasets; it keeps to half the user's inotify budget. */
 let watchesInUse = 0;
 
@@ -300,9 +321,9 @@ export class DatasetWatcher {
 
   private async runCheck(): Promise<void> {
     // --no-optional-locks: a status check must not write the index (nor take its lock from the user's git).
-    const r = await git(this.path, ['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=normal', '--ignore-submodules=dirty']).catch(
+    const r = await gated(() => git(this.path, ['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=normal', '--ignore-submodules=dirty']).catch(
       (err: unknown) => ({ code: -1, stdout: '', stderr: errText(err) }),
-    );
+    ));
     if (this.closed) return;
     const checkedAt = new Date().toISOString();
     const { mode, note, pollMs } = this.status;
