@@ -38,6 +38,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   } catch (err) {
     const m = /is locked by pid (\d+)/.exec((err as Error).message);
     if (m) throw new DaemonError(`an annexd daemon is already running on ${options.stateDir} (pid ${m[1]}); stop it first`);
+    if (err instanceof DaemonError) throw err;
     const why = storageProblem(err, options.stateDir);
     if (why) throw new DaemonError(`cannot start: ${why}`);
     throw err;

@@ -147,6 +147,7 @@ export class DatasetWatcher {
     if (!gd || gd.code !== 0) return this.gone();
     const gitDir = gd.stdout.trim();
     this.lastHead = await this.head();
+    if (this.closed) return;
     const refChanged = (): void => {
       clearTimeout(this.refTimer);
       this.refTimer = setTimeout(() => void this.refsChanged(), this.options.debounceMs);
