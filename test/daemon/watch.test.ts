@@ -7,19 +7,15 @@
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../support/annex.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../support/annex.js';
 import { annexd, refOf } from '../support/push.js';
-import { annexdAt, datasetWithOrigin, daemonStatus, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
+import { annexdAt, datasetWithOrigin, daemonStatus, eventually, readSyncs, useDaemonSandbox } from '../support/daemon.js';
 
+const suite = useDaemonSandbox();
 let sandbox: Sandbox;
-const daemons: Daemon[] = [];
-beforeAll(async () => {
-  sandbox = await createSandbox();
-});
-afterAll(async () => {
-  for (const d of daemons) await d.stop();
-  await sandbox?.cleanup();
+beforeAll(() => {
+  sandbox = suite.sandbox;
 });
 
 async function setup(name: string, extraEnv: NodeJS.ProcessEnv = {}) {
@@ -28,8 +24,7 @@ async function setup(name: string, extraEnv: NodeJS.ProcessEnv = {}) {
   const env = { ...sandbox.env, ANNEXD_STATE_DIR: stateDir, ...extraEnv };
   const add = await annexd(ds, ['sync', 'add', '.', '--to', 'origin', '--on-change'], env);
   expect(add.code, add.stderr).toBe(0);
-  const d = await startDaemon(env);
-  daemons.push(d);
+  const d = await suite.start(env);
   await eventually('the first sync', async () => (await readSyncs(stateDir))[0]?.lastResult === 'ok');
   return { ds, origin, env, stateDir, d };
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { exec, type ExecResult } from '../../src/util/exec.js';
 import type { DaemonStatus } from '../../src/daemon/scheduler.js';
 import { BIN_DIR } from './tools.js';
-import type { AnnexRepo, Sandbox } from './annex.js';
+import { afterAll, beforeAll } from 'vitest';
+import { createSandbox, type AnnexRepo, type Sandbox } from './annex.js';
 import { annexd, bareSibling, dataset, directoryRemote } from './push.js';
 
 export interface ServeInfo {
@@ -97,6 +98,30 @@ export async function startDaemon(env: NodeJS.ProcessEnv, args: string[] = []): 
     async stop() {
       if (!done) proc.kill('SIGTERM');
       return exited;
+    },
+  };
+}
+
+/** A test file's sandbox, and daemons started in it that are stopped (SIGTERM) at its end. */
+export function useDaemonSandbox(): { readonly sandbox: Sandbox; start(env: NodeJS.ProcessEnv, args?: string[]): Promise<Daemon> } {
+  let sandbox: Sandbox | undefined;
+  const daemons: Daemon[] = [];
+  beforeAll(async () => {
+    sandbox = await createSandbox();
+  });
+  afterAll(async () => {
+    for (const d of daemons) await d.stop();
+    await sandbox?.cleanup();
+  });
+  return {
+    get sandbox(): Sandbox {
+      if (!sandbox) throw new Error('useDaemonSandbox: the sandbox is made in beforeAll');
+      return sandbox;
+    },
+    async start(env, args = []) {
+      const d = await startDaemon(env, args);
+      daemons.push(d);
+      return d;
     },
   };
 }
