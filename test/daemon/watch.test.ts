@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../support/annex.js';
 import { annexd, refOf } from '../support/push.js';
+import { countStatus } from '../../src/daemon/watch.js';
 import { annexdAt, datasetWithOrigin, daemonStatus, eventually, readSyncs, useDaemonSandbox } from '../support/daemon.js';
 
 const suite = useDaemonSandbox();
@@ -28,6 +29,13 @@ async function setup(name: string, extraEnv: NodeJS.ProcessEnv = {}) {
   await eventually('the first sync', async () => (await readSyncs(stateDir))[0]?.lastResult === 'ok');
   return { ds, origin, env, stateDir, d };
 }
+
+describe('countStatus', () => {
+  it('counts the entries of git status -z, a rename or copy with its old name as one', () => {
+    expect(countStatus('')).toBe(0);
+    expect(countStatus(' M a b.txt\0?? new/\0R  moved.txt\0old.txt\0C  copy\0orig\0 D gone\0')).toBe(5);
+  });
+});
 
 describe('--on-change and the working tree', () => {
   it('shows uncommitted changes (also in a directory made after the start), never commits them, and syncs after the commit', async () => {
