@@ -86,6 +86,8 @@ interface Running {
   progress: Map<string, PushProgress>;
 }
 
+const siblingInfo = (list: Awaited<ReturnType<typeof listSiblings>>): SiblingInfo[] =>
+  list.map((s) => ({ name: s.name, publishDepends: s.publishDepends, special: s.special }));
 const keyOf = (k: SyncKey): string => `${k.path}\0${k.sibling}`;
 const nowIso = (): string => new Date().toISOString();
 /** A positive number from the environment (times `scale`), else `fallback` (times `scale`). */
@@ -210,7 +212,7 @@ export class Scheduler {
   private async learnSiblings(path: string): Promise<void> {
     try {
       const list = await listSiblings(path, { wanted: false });
-      this.siblings.set(path, list.map((s) => ({ name: s.name, publishDepends: s.publishDepends, special: s.special })));
+      this.siblings.set(path, siblingInfo(list));
     } catch {
       this.siblings.set(path, []);
     }
@@ -357,8 +359,10 @@ export class Scheduler {
       if (!existsSync(path)) {
         throw new Error(`${path} does not exist (the dataset was removed or moved; "annexd sync add NEWPATH --to ${sibling}" moves its sync along, "annexd sync remove ${path}" stops it)`);
       }
-      // Else push's own "unknown push target" says nothing of what to do.
-      const names = (await listSiblings(path, { wanted: false, signal })).map((s) => s.name);
+      // Else push's own "unknown push target" says nothing of what to do. The list is also the status's.
+      const list = await listSiblings(path, { wanted: false, signal });
+      this.siblings.set(path, siblingInfo(list));
+      const names = list.map((s) => s.name);
       if (!names.includes(sibling)) {
         throw new Error(`${path} has no sibling "${sibling}" any more (${names.length ? `its siblings: ${names.join(', ')}` : 'it has none'}); add it back, or stop this sync with "annexd sync remove ${path} --to ${sibling}"`);
       }
@@ -410,7 +414,6 @@ export class Scheduler {
         e.nextDue = new Date(Date.now() + this.backoff(e.failures)).toISOString();
       }
     });
-    void this.learnSiblings(path);
     this.emit(error === undefined ? { type: 'sync-finished', path, sibling, at } : { type: 'sync-failed', path, sibling, at, error });
   }
 
