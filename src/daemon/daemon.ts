@@ -7,8 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withFileLock, writeFileAtomic } from '../util/file-lock.js';
+import { NO_REPORT_ENV, progressSocket } from '../util/state-dir.js';
 import { bootId, dropStaleServeLock, runningDaemon, serveFile, startTicks } from './client.js';
 import { DaemonError } from './errors.js';
+import { OutsideTransfers } from './outside.js';
 import { Scheduler, type DaemonEvent } from './scheduler.js';
 import { startServer } from './server.js';
 import { storageProblem, SyncState } from './state.js';
@@ -19,6 +21,8 @@ export interface DaemonOptions {
   maxParallel?: number;
   /** Told once the daemon listens. */
   onReady?: (url: string) => void;
+  /** A problem the daemon runs on with (e.g. no socket for transfers outside it). */
+  onWarning?: (message: string) => void;
   onEvent?: (e: DaemonEvent) => void;
   /** Resolves when the daemon should stop (a signal). */
   stopped: Promise<void>;
@@ -47,24 +51,28 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
 async function serve(state: SyncState, options: DaemonOptions): Promise<void> {
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
-  const scheduler = new Scheduler({
-    state,
-    ...(options.maxParallel ? { maxParallel: options.maxParallel } : {}),
-    onEvent: (e) => {
-      server?.broadcast(e);
-      options.onEvent?.(e);
-    },
-  });
+  const onEvent = (e: DaemonEvent): void => {
+    server?.broadcast(e);
+    options.onEvent?.(e);
+  };
+  // The daemon's own pushes are followed through git-annex's --json-progress (file names,
+  // per-sibling totals): the remote processes of those pushes must not report them a second time.
+  process.env[NO_REPORT_ENV] = '1';
+  const scheduler = new Scheduler({ state, ...(options.maxParallel ? { maxParallel: options.maxParallel } : {}), onEvent });
+  const outside = new OutsideTransfers((transfer) => onEvent({ type: 'transfer', transfer }));
   const token = randomBytes(32).toString('base64url');
-  server = await startServer(scheduler, token, options.port);
+  server = await startServer(scheduler, token, options.port, outside);
   const info = serveFile(options.stateDir);
   try {
+    const problem = await outside.listen(progressSocket(options.stateDir));
+    if (problem) options.onWarning?.(problem);
     await writeFileAtomic(info, `${JSON.stringify({ url: server.url, token, pid: process.pid, bootId: bootId(), startTicks: startTicks(process.pid) }, null, 2)}\n`, 0o600);
     await scheduler.start();
     options.onReady?.(server.url);
     await options.stopped;
   } finally {
     await scheduler.stop();
+    await outside.close();
     await server.close();
     await unlink(info).catch(() => undefined);
   }

@@ -16,6 +16,7 @@ import { redact } from '../util/redact.js';
 import { pullFrom } from '../orchestration/pull.js';
 import { runPush, type PushProgress } from '../orchestration/push/index.js';
 import { listSiblings } from '../orchestration/siblings.js';
+import type { OutsideTransfer } from './outside.js';
 import { sameEntry, type SyncEntry, type SyncState } from './state.js';
 import { DatasetWatcher, type WorktreeStatus } from './watch.js';
 
@@ -48,7 +49,12 @@ export interface DaemonStatus {
   syncs: EntryStatus[];
   /** The last problem with the state file (time: message), e.g. a corrupt one kept aside and the list written back. */
   stateError?: string;
+  /** Transfers running outside the daemon (a `git annex copy` by hand), as their remote processes report them. */
+  outside: OutsideTransfer[];
 }
+
+/** What the scheduler itself knows; the daemon adds the outside transfers. */
+export type SchedulerStatus = Omit<DaemonStatus, 'outside'>;
 
 export type DaemonEvent =
   | { type: 'sync-started'; path: string; sibling: string; at: string }
@@ -57,6 +63,8 @@ export type DaemonEvent =
   | { type: 'progress'; path: string; sibling: string; progress: PushProgress }
   | { type: 'queue'; queued: SyncKey[]; running: SyncKey[] }
   | { type: 'state-error'; error: string }
+  /** A transfer outside the daemon started, moved on or ended (state finished, failed or gone). */
+  | { type: 'transfer'; transfer: OutsideTransfer }
   /** The list or a setting changed (sync add/remove, pause, resume). */
   | { type: 'entries-changed' }
   /** A watched working tree's uncommitted changes (or how it is watched) changed. */
@@ -450,7 +458,7 @@ export class Scheduler {
     return result;
   }
 
-  status(): DaemonStatus {
+  status(): SchedulerStatus {
     const queued = new Set(this.queue.map(keyOf));
     return {
       pid: process.pid,

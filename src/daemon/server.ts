@@ -19,7 +19,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { errText } from '../util/file-lock.js';
 import { DaemonError } from './errors.js';
-import type { DaemonEvent, Scheduler } from './scheduler.js';
+import type { DaemonEvent, DaemonStatus, Scheduler } from './scheduler.js';
+import type { OutsideTransfer } from './outside.js';
 
 export interface DaemonServer {
   /** http://127.0.0.1:PORT */
@@ -70,7 +71,13 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return v as Record<string, unknown>;
 }
 
-export async function startServer(scheduler: Scheduler, token: string, port: number): Promise<DaemonServer> {
+export async function startServer(
+  scheduler: Scheduler,
+  token: string,
+  port: number,
+  outside: { list(): OutsideTransfer[] } = { list: () => [] },
+): Promise<DaemonServer> {
+  const status = (): DaemonStatus => ({ ...scheduler.status(), outside: outside.list() });
   const sessions = new Set<string>();
   const logins = new Map<string, number>();
   let boundPort = port;
@@ -143,7 +150,7 @@ export async function startServer(scheduler: Scheduler, token: string, port: num
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'GET /api/status':
-        return send(res, 200, scheduler.status());
+        return send(res, 200, status());
       case 'POST /api/sync': {
         const path = pathArg(body);
         const queued = scheduler.requestSync(path);
@@ -192,7 +199,7 @@ export async function startServer(scheduler: Scheduler, token: string, port: num
       clients.add(ws);
       ws.on('close', () => clients.delete(ws));
       ws.on('error', () => clients.delete(ws));
-      ws.send(JSON.stringify({ type: 'status', status: scheduler.status() }));
+      ws.send(JSON.stringify({ type: 'status', status: status() }));
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -217,10 +224,10 @@ export async function startServer(scheduler: Scheduler, token: string, port: num
       const text = JSON.stringify(e);
       for (const c of clients) if (c.readyState === c.OPEN) c.send(text);
       // A fresh snapshot follows changes of state (coalesced), so clients need not rebuild it from events.
-      if (e.type !== 'progress' && !statusTimer) {
+      if (e.type !== 'progress' && e.type !== 'transfer' && !statusTimer) {
         statusTimer = setTimeout(() => {
           statusTimer = undefined;
-          const snap = JSON.stringify({ type: 'status', status: scheduler.status() });
+          const snap = JSON.stringify({ type: 'status', status: status() });
           for (const c of clients) if (c.readyState === c.OPEN) c.send(snap);
         }, 50);
       }

@@ -5,11 +5,11 @@
  * a crash leaves the old or the new file, never a mix.
  */
 import { mkdir, readFile, rename, chmod } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { errCode, errText, withFileLock, writeFileAtomic } from '../util/file-lock.js';
 import { DATA_MODES, type DataMode } from '../orchestration/push/index.js';
 import { DaemonError } from './errors.js';
+import { stateDir } from '../util/state-dir.js';
 
 export type SyncResult = 'ok' | 'failed' | 'running' | 'interrupted';
 
@@ -46,12 +46,7 @@ export interface StateDoc {
 
 const FORMAT = 'annexd-sync-state';
 
-/** $ANNEXD_STATE_DIR, else $XDG_STATE_HOME/annexd, else ~/.local/state/annexd. */
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.ANNEXD_STATE_DIR) return resolve(env.ANNEXD_STATE_DIR);
-  if (env.XDG_STATE_HOME) return join(resolve(env.XDG_STATE_HOME), 'annexd');
-  return join(env.HOME || homedir(), '.local', 'state', 'annexd');
-}
+export { stateDir } from '../util/state-dir.js';
 
 export const sameEntry = (a: { path: string; sibling: string }, b: { path: string; sibling: string }): boolean =>
   a.path === b.path && a.sibling === b.sibling;

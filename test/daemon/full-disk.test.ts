@@ -126,7 +126,7 @@ describe('the state directory on a full disk', () => {
     await eventually('the sync done and saved', async () => (await readSyncs(stateDir))[0]?.lastResult === 'ok' && (await refOf(origin, 'refs/heads/main', env)) === head);
     expect(await whereis(ds, 'b.dat')).toEqual(['origin', 'store']);
     await eventually('the problem shown as over', async () => /; saved again at \S+$/.test((await daemonStatus(env)).stateError ?? ''));
-    expect((await readdir(stateDir)).sort()).toEqual(['serve.json', 'serve.lock', 'syncs.json']);
+    expect((await readdir(stateDir)).sort()).toEqual(['progress.sock', 'serve.json', 'serve.lock', 'syncs.json']);
     await d.stop();
   });
 });

@@ -5,11 +5,13 @@
  * publish-depends, a failed sync's error, and after "Sync now" the sync
  * running live (progress bars from the WebSocket) and then done.
  * Then a bar seen mid-file, on an annexd-s3 sibling throttled by the shaping
- * proxy. A screenshot is kept in test-artifacts/.
+ * proxy, and one of a `git annex get` run by hand (outside the daemon, its
+ * remote reporting to it). Screenshots are kept in test-artifacts/.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,6 +121,29 @@ describe('the status page in headless Chromium', () => {
         return v > 0.05 && v < 0.95;
       }, { timeout: 60_000, interval: 100 }).toBe(true);
       await expect.poll(() => page.locator(`.sync[data-path="${ds.path}"]`).getAttribute('data-state'), { timeout: 120_000 }).toBe('ok');
+
+      // A "git annex get" run by hand in the same dataset: its remote reports to the daemon, the box shows it live.
+      await ds.ok('git', 'annex', 'drop', '--quiet', 'big.bin');
+      const get = ds.okEnv(env, 'git', 'annex', 'get', '--quiet', '--from', 's3', 'big.bin');
+      const outside = page.locator(`.sync[data-path="${ds.path}"] .bar.outside[data-direction=retrieve]`);
+      await expect.poll(async () => {
+        const v = (await outside.count()) ? Number(await outside.locator('progress').evaluate((p) => (p as unknown as { value: number }).value)) : 0;
+        return v > 0.05 && v < 0.95;
+      }, { timeout: 60_000, interval: 100 }).toBe(true);
+      expect(await outside.textContent()).toMatch(/^from s3.*outside the daemon \(pid \d+\)$/);
+      await mkdir(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
+      await page.screenshot({ path: join(REPO_ROOT, 'test-artifacts', 'daemon-status-page-outside.png'), fullPage: true });
+      await get;
+      await expect.poll(() => outside.count()).toBe(0);
+
+      // One in a dataset the daemon does not sync: in its own section, with its repository.
+      const sock = connect(join(env.ANNEXD_STATE_DIR!, 'progress.sock'));
+      await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+      sock.write(`${JSON.stringify({ v: 1, pid: process.pid, id: 1, repo: '/elsewhere/ds', remote: 'dav', key: 'SHA256E-s100--x.dat', direction: 'store', bytes: 40, size: 100, state: 'running' })}\n`);
+      const other = page.locator('#outside .bar.outside');
+      await expect.poll(() => other.textContent()).toMatch(/^to dav.*\/elsewhere\/ds: 40 B\/100 B · SHA256E-s100--x\.dat · outside the daemon/);
+      sock.end();
+      await expect.poll(() => page.locator('#outside').isHidden()).toBe(true);
       await page.close();
     } finally {
       await proxy.stop();

@@ -17,6 +17,9 @@ Options:
 It writes serve.json (url, token, pid; mode 0600) to the state directory
 ($ANNEXD_STATE_DIR, else $XDG_STATE_HOME/annexd, else ~/.local/state/annexd).
 "annexd status" talks to it; "annexd status --open" logs a browser in.
+It listens on progress.sock there too: annexd's remotes in git-annex commands
+run by hand (git annex copy, get) report their transfers to it, and the
+status page shows them (ANNEXD_NO_DAEMON_REPORT=1 switches that off).
 `;
 
 export const serveCommand: Command = {
@@ -49,6 +52,7 @@ export const serveCommand: Command = {
       maxParallel: jobs,
       stopped,
       onReady: (url) => log(`listening on ${url} (state ${dir}); open the status page with "annexd status --open"`),
+      onWarning: log,
       onEvent: (e) => {
         if (e.type === 'sync-started') log(`sync ${e.path} -> ${e.sibling}: started`);
         else if (e.type === 'sync-finished') log(`sync ${e.path} -> ${e.sibling}: ok`);

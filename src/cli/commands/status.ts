@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { askDaemon, noDaemon, runningDaemon } from '../../daemon/client.js';
 import { DaemonError } from '../../daemon/errors.js';
+import type { OutsideTransfer } from '../../daemon/outside.js';
 import type { DaemonEvent, DaemonStatus, EntryStatus } from '../../daemon/scheduler.js';
 import { formatDuration, stateDir } from '../../daemon/state.js';
 import type { WorktreeStatus } from '../../daemon/watch.js';
@@ -12,11 +13,14 @@ import { bar } from '../render/progress.js';
 const HELP = `Usage: annexd status [--watch] [--json] [--open]
 
 What the running sync daemon ("annexd serve") is doing: each sync, its last
-result and error, when it runs next, and the transfers in progress.
+result and error, when it runs next, and the transfers in progress: its own,
+and those of git-annex commands run by hand (their annexd remotes report to
+the daemon).
 
 Options:
   --watch   keep going: print each event (sync started, finished, failed,
-            progress, queue) as it happens; Ctrl-C to stop
+            progress, queue, transfers outside the daemon) as it happens;
+            Ctrl-C to stop
   --json    the status (or with --watch each event) as JSON
   --open    print a one-time address (valid 60 s) that logs a browser into
             the status page, and open it with xdg-open when there is a display
@@ -53,10 +57,19 @@ function renderEntry(e: EntryStatus): string {
   return lines.join('\n');
 }
 
+/** One transfer outside the daemon: where, which way, how far. */
+function renderTransfer(t: OutsideTransfer): string {
+  const way = t.direction === 'store' ? `to ${t.remote ?? 'a remote'}` : `from ${t.remote ?? 'a remote'}`;
+  const done = t.size ? `${bar(t.bytes / t.size, 20)} ${formatSize(t.bytes)}/${formatSize(t.size)}` : formatSize(t.bytes);
+  const end = t.state === 'running' ? '' : ` ${t.state}`;
+  return `${t.repo ?? '?'}: ${t.file ?? t.key} ${way} ${done}${end} (pid ${t.pid})`;
+}
+
 export function renderStatus(s: DaemonStatus): string {
   const head = `annexd daemon pid ${s.pid}, up since ${s.startedAt}, state ${s.stateDir}`;
   const body = s.syncs.length ? s.syncs.map(renderEntry).join('\n') : 'no syncs (add one with "annexd sync add PATH --to SIBLING")';
-  return `${head}\n${s.stateError ? `state file problem: ${s.stateError}\n` : ''}${body}`;
+  const outside = s.outside?.length ? `\ntransfers outside the daemon:\n${s.outside.map((t) => `  ${renderTransfer(t)}`).join('\n')}` : '';
+  return `${head}\n${s.stateError ? `state file problem: ${s.stateError}\n` : ''}${body}${outside}`;
 }
 
 function renderEvent(e: DaemonEvent): string | undefined {
@@ -80,6 +93,8 @@ function renderEvent(e: DaemonEvent): string | undefined {
       return `${t} syncs or their settings changed`;
     case 'worktree':
       return `${t} ${e.path}: working tree ${describeWorktree(e.worktree)}`;
+    case 'transfer':
+      return `${t} outside the daemon: ${renderTransfer(e.transfer)}`;
   }
 }
 

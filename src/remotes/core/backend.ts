@@ -13,10 +13,12 @@ import type {
   SpecialRemote,
 } from '../../protocol/contract.js';
 import { messageOf, RemoteError, UnsupportedRequestError } from '../../protocol/errors.js';
+import { wireToDisplay, type WireName } from '../../protocol/wire.js';
 import { readConfig, type ConfigOf, type Schema } from './config.js';
 import { MissingCredentialsError } from './credentials.js';
 import { HttpStatusError } from './http-error.js';
-import { ProgressReporter } from './progress.js';
+import { reportTransfer, type Direction } from './daemon-report.js';
+import { PROGRESS_STEP_BYTES, ProgressReporter } from './progress.js';
 import { repoSettings, sharedConfig, type RepoSettingsView, type SharedDefaultCheck } from './repo-settings.js';
 
 /** Context of one transfer: the request context plus a throttled progress reporter. */
@@ -118,14 +120,31 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
     }
   }
 
+  /** The git remote's name, asked once per process, for the reports to a running daemon. */
+  let remoteName: Promise<string | undefined> | undefined;
+
   async function transfer(
     operation: string,
+    what: { key: string; direction: Direction; name?: WireName },
     ctx: RequestContext,
     fn: (tctx: TransferContext) => Promise<void>,
   ): Promise<void> {
-    const progress = new ProgressReporter(ctx.annex);
-    await guard(operation, () => fn({ ...ctx, progress }));
-    progress.finish();
+    const report = reportTransfer(what.key, what.direction, what.name && wireToDisplay(what.name.wire));
+    if (report) {
+      // Asked alongside the transfer, not before it; answered long before the transfer ends.
+      remoteName ??= ctx.annex.getGitRemoteName().catch(() => undefined);
+      void remoteName.then((n) => (report.remote = n));
+    }
+    const progress = new ProgressReporter(ctx.annex, PROGRESS_STEP_BYTES, 200, report && ((n) => report.bytes(n)));
+    let ok = false;
+    try {
+      await guard(operation, () => fn({ ...ctx, progress }));
+      progress.finish();
+      ok = true;
+    } finally {
+      // A name still unanswered is a query of this job: it must be done before the job's reply.
+      if (report) await remoteName?.then(() => report.end(ok), () => report.end(ok));
+    }
   }
 
   const config = async (
@@ -141,9 +160,9 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
   const exporter: ExportHandler | undefined = def.exportCapable
     ? {
         store: (name, key, file, ctx) =>
-          transfer('export', ctx, (t) => exportOps().store(name, key, file, t)),
+          transfer('export', { key, direction: 'store', name }, ctx, (t) => exportOps().store(name, key, file, t)),
         retrieve: (name, key, file, ctx) =>
-          transfer('retrieve export', ctx, (t) => exportOps().retrieve(name, key, file, t)),
+          transfer('retrieve export', { key, direction: 'retrieve', name }, ctx, (t) => exportOps().retrieve(name, key, file, t)),
         checkPresent: (name, key, ctx) =>
           guard('check export', () => exportOps().checkPresent(name, key, ctx)),
         remove: (name, key, ctx) => guard('remove export', () => exportOps().remove(name, key, ctx)),
@@ -183,8 +202,8 @@ export function createSpecialRemote<S extends Schema>(def: BackendDefinition<S>)
       const { cfg } = await config(ctx, 'prepare');
       backend = await guard('prepare', () => def.open(cfg, ctx));
     },
-    store: (key, file, ctx) => transfer('store', ctx, (t) => opened().store(key, file, t)),
-    retrieve: (key, file, ctx) => transfer('retrieve', ctx, (t) => opened().retrieve(key, file, t)),
+    store: (key, file, ctx) => transfer('store', { key, direction: 'store' }, ctx, (t) => opened().store(key, file, t)),
+    retrieve: (key, file, ctx) => transfer('retrieve', { key, direction: 'retrieve' }, ctx, (t) => opened().retrieve(key, file, t)),
     checkPresent: (key, ctx) => guard('check presence', () => opened().checkPresent(key, ctx)),
     remove: (key, ctx) => guard('remove', () => opened().remove(key, ctx)),
     getCost: async () => def.cost ?? 200,

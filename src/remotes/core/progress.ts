@@ -18,11 +18,14 @@ export class ProgressReporter {
     private readonly annex: Pick<AnnexApi, 'progress'>,
     private readonly stepBytes = PROGRESS_STEP_BYTES,
     private readonly minIntervalMs = 200,
+    /** Sees every figure (it throttles itself): the report to a running daemon (daemon-report). */
+    private readonly observe?: (bytes: number) => void,
   ) {}
 
   /** Bytes done so far, from the start of the file. Never goes backwards on the wire. */
   set(bytes: number): void {
     this.current = bytes;
+    this.observe?.(bytes);
     if (bytes <= this.sent) return;
     const now = Date.now();
     if (bytes - this.sent >= this.stepBytes || now - this.lastAt >= this.minIntervalMs) {
