@@ -2,7 +2,8 @@
  * Finding and asking a running daemon: serve.json in the state directory
  * (url, token, pid; 0600) says where it listens, and the pid whether it lives.
  */
-import { readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errCode, errText } from '../util/file-lock.js';
 import { DaemonError } from './errors.js';
@@ -11,6 +12,9 @@ export interface ServeInfo {
   url: string;
   token: string;
   pid: number;
+  /** The kernel's boot id and the process's start time (clock ticks after boot): a pid alive after a reboot is another process. */
+  bootId?: string;
+  startTicks?: number;
 }
 
 export const serveFile = (dir: string): string => join(dir, 'serve.json');
@@ -24,6 +28,63 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** This boot's id (Linux); undefined elsewhere. */
+export function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** When process `pid` started, in clock ticks after boot (Linux); undefined when unknown. */
+export function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name before it (in parentheses) may hold spaces.
+    const t = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isSafeInteger(t) ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether serve.json describes a process alive now: the same pid, boot and start time. */
+function isThatDaemon(info: ServeInfo): boolean {
+  if (!Number.isSafeInteger(info.pid) || info.pid <= 0 || !isAlive(info.pid)) return false;
+  const boot = bootId();
+  if (info.bootId && boot && info.bootId !== boot) return false;
+  const ticks = startTicks(info.pid);
+  return !(info.startTicks !== undefined && ticks !== undefined && info.startTicks !== ticks);
+}
+
+/**
+ * serve.lock holds only a pid. After a reboot that pid may be some other
+ * process, alive: the lock is stale when serve.json names that pid and is
+ * stale itself, or (no serve.json) the holder is not an annexd at all.
+ */
+export async function dropStaleServeLock(dir: string): Promise<void> {
+  const lock = join(dir, 'serve.lock');
+  const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || !isAlive(pid)) return;
+  let info: ServeInfo | undefined;
+  try {
+    info = JSON.parse(await readFile(serveFile(dir), 'utf8')) as ServeInfo;
+  } catch {
+    info = undefined;
+  }
+  const cmdline = (): string => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return ''; // gone meanwhile, or not ours to read: not our daemon either way
+    }
+  };
+  // Without /proc (not Linux) a live pid cannot be told apart: the lock stands.
+  const stale = info && info.pid === pid ? !isThatDaemon(info) : existsSync('/proc/self/cmdline') && !cmdline().includes('annexd');
+  if (stale) await unlink(lock).catch(() => undefined);
+}
+
 /** The running daemon's address, or undefined when none runs on this state directory. */
 export async function runningDaemon(dir: string): Promise<ServeInfo | undefined> {
   let info: ServeInfo;
@@ -33,8 +94,7 @@ export async function runningDaemon(dir: string): Promise<ServeInfo | undefined>
     if (errCode(err) === 'ENOENT' || err instanceof SyntaxError) return undefined;
     throw new DaemonError(`cannot read ${serveFile(dir)}: ${errText(err)}`);
   }
-  if (!Number.isSafeInteger(info.pid) || info.pid <= 0 || !isAlive(info.pid)) return undefined;
-  return info;
+  return isThatDaemon(info) ? info : undefined;
 }
 
 export const noDaemon = (dir: string): DaemonError =>

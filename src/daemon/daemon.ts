@@ -8,12 +8,12 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withFileLock, writeFileAtomic } from '../util/file-lock.js';
 import { NO_REPORT_ENV, progressSocket } from '../util/state-dir.js';
-import { runningDaemon, serveFile } from './client.js';
+import { bootId, dropStaleServeLock, runningDaemon, serveFile, startTicks } from './client.js';
 import { DaemonError } from './errors.js';
 import { OutsideTransfers } from './outside.js';
 import { Scheduler, type DaemonEvent } from './scheduler.js';
 import { startServer } from './server.js';
-import { SyncState } from './state.js';
+import { storageProblem, SyncState } from './state.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -36,11 +36,15 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     throw new DaemonError(`an annexd daemon is already running on ${options.stateDir} (pid ${other.pid}, ${other.url}); stop it first`);
   }
   const lock = join(options.stateDir, 'serve.lock');
+  await dropStaleServeLock(options.stateDir);
   try {
     await withFileLock(lock, () => serve(state, options), { timeoutMs: 0 });
   } catch (err) {
     const m = /is locked by pid (\d+)/.exec((err as Error).message);
     if (m) throw new DaemonError(`an annexd daemon is already running on ${options.stateDir} (pid ${m[1]}); stop it first`);
+    if (err instanceof DaemonError) throw err;
+    const why = storageProblem(err, options.stateDir);
+    if (why) throw new DaemonError(`cannot start: ${why}`);
     throw err;
   }
 }
@@ -62,7 +66,7 @@ async function serve(state: SyncState, options: DaemonOptions): Promise<void> {
   try {
     const problem = await outside.listen(progressSocket(options.stateDir));
     if (problem) options.onWarning?.(problem);
-    await writeFileAtomic(info, `${JSON.stringify({ url: server.url, token, pid: process.pid }, null, 2)}\n`, 0o600);
+    await writeFileAtomic(info, `${JSON.stringify({ url: server.url, token, pid: process.pid, bootId: bootId(), startTicks: startTicks(process.pid) }, null, 2)}\n`, 0o600);
     await scheduler.start();
     options.onReady?.(server.url);
     await options.stopped;

@@ -10,15 +10,15 @@
  * reported synced that push did not report ok.
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { errText } from '../util/file-lock.js';
 import { redact } from '../util/redact.js';
-import { git } from '../orchestration/git.js';
 import { pullFrom } from '../orchestration/pull.js';
 import { runPush, type PushProgress } from '../orchestration/push/index.js';
 import { listSiblings } from '../orchestration/siblings.js';
 import type { OutsideTransfer } from './outside.js';
 import { sameEntry, type SyncEntry, type SyncState } from './state.js';
+import { DatasetWatcher, type WorktreeStatus } from './watch.js';
 
 export interface SyncKey {
   path: string;
@@ -37,6 +37,8 @@ export interface EntryStatus extends SyncEntry {
   /** Live progress of the running sync, one per sibling it pushes to (the target and its dependencies). */
   progress: PushProgress[];
   siblings: SiblingInfo[];
+  /** --on-change: the working tree's uncommitted changes, and how it is watched. */
+  worktree?: WorktreeStatus;
 }
 
 export interface DaemonStatus {
@@ -64,7 +66,9 @@ export type DaemonEvent =
   /** A transfer outside the daemon started, moved on or ended (state finished, failed or gone). */
   | { type: 'transfer'; transfer: OutsideTransfer }
   /** The list or a setting changed (sync add/remove, pause, resume). */
-  | { type: 'entries-changed' };
+  | { type: 'entries-changed' }
+  /** A watched working tree's uncommitted changes (or how it is watched) changed. */
+  | { type: 'worktree'; path: string; worktree: WorktreeStatus };
 
 export interface SchedulerOptions {
   state: SyncState;
@@ -72,6 +76,12 @@ export interface SchedulerOptions {
   maxParallel?: number;
   /** Quiet time after a ref change before the sync starts (default 500 ms). */
   debounceMs?: number;
+  /** Quiet time after a working-tree change before it is looked at (default 1 s). */
+  treeDebounceMs?: number;
+  /** Working-tree directories watched per dataset at most (default $ANNEXD_WATCH_MAX_DIRS, else 10000); past it, polled. */
+  maxWatchDirs?: number;
+  /** How often a working tree that is not watched is looked at (default $ANNEXD_WATCH_POLL, else 60 s). */
+  pollMs?: number;
   /** First retry after a failure (default 30 s), doubling up to backoffMaxMs (default 1 h), ±25 % jitter. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -84,8 +94,15 @@ interface Running {
   progress: Map<string, PushProgress>;
 }
 
+const siblingInfo = (list: Awaited<ReturnType<typeof listSiblings>>): SiblingInfo[] =>
+  list.map((s) => ({ name: s.name, publishDepends: s.publishDepends, special: s.special }));
 const keyOf = (k: SyncKey): string => `${k.path}\0${k.sibling}`;
 const nowIso = (): string => new Date().toISOString();
+/** A positive number from the environment (times `scale`), else `fallback` (times `scale`). */
+function envNumber(name: string, fallback: number, scale = 1): number {
+  const v = Number(process.env[name]);
+  return Math.round((Number.isFinite(v) && v > 0 ? v : fallback) * scale);
+}
 // setTimeout takes at most a signed 32-bit delay.
 const MAX_DELAY = 2 ** 31 - 1;
 
@@ -95,8 +112,10 @@ export class Scheduler {
   private readonly running = new Map<string, Running>();
   private queue: SyncKey[] = [];
   private readonly again = new Set<string>();
+  /** Syncs whose result could not be saved, and how many times in a row. */
+  private readonly stateFailures = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly watchers = new Map<string, { watchers: FSWatcher[]; debounce?: NodeJS.Timeout; lastHead?: string }>();
+  private readonly watchers = new Map<string, DatasetWatcher>();
   private readonly siblings = new Map<string, SiblingInfo[]>();
   private stateWatcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
@@ -177,14 +196,15 @@ export class Scheduler {
     const watched = new Set(syncs.filter((e) => e.onChange && !e.paused).map((e) => e.path));
     for (const [path, w] of this.watchers) {
       if (!watched.has(path)) {
-        for (const x of w.watchers) x.close();
-        clearTimeout(w.debounce);
+        w.close();
         this.watchers.delete(path);
       }
     }
-    for (const path of watched) if (!this.watchers.has(path)) void this.watchRefs(path);
+    for (const path of watched) if (!this.watchers.has(path)) this.watch(path);
     for (const path of new Set(syncs.map((e) => e.path))) if (!this.siblings.has(path)) void this.learnSiblings(path);
     this.queue = this.queue.filter((k) => this.entry(k)?.paused === false);
+    // 'running' on disk but not running here: its result could not be saved (a full disk); it is redone.
+    for (const e of syncs) if (e.lastResult === 'running' && !e.paused && !this.running.has(keyOf(e))) this.enqueue(e);
     if (changed) this.emit({ type: 'entries-changed' });
   }
 
@@ -200,52 +220,27 @@ export class Scheduler {
   private async learnSiblings(path: string): Promise<void> {
     try {
       const list = await listSiblings(path, { wanted: false });
-      this.siblings.set(path, list.map((s) => ({ name: s.name, publishDepends: s.publishDepends, special: s.special })));
+      this.siblings.set(path, siblingInfo(list));
     } catch {
       this.siblings.set(path, []);
     }
   }
 
-  private async head(path: string): Promise<string | undefined> {
-    const r = await git(path, ['rev-parse', '--verify', '--quiet', 'HEAD']).catch(() => undefined);
-    return r?.code === 0 ? r.stdout.trim() : undefined;
-  }
-
-  /**
-   * --on-change: inotify (fs.watch) on the git dir (HEAD, packed-refs) and
-   * refs/heads (recursive). A change syncs only when HEAD's commit moved, so
-   * the git-annex branch commits of our own sync do not set off another one.
-   * Limits of fs.watch: not on network file systems, and bounded by
-   * fs.inotify.max_user_watches; the --every timer is the fallback.
-   */
-  private async watchRefs(path: string): Promise<void> {
-    const slot: { watchers: FSWatcher[]; debounce?: NodeJS.Timeout; lastHead?: string } = { watchers: [] };
-    this.watchers.set(path, slot);
-    const gd = await git(path, ['rev-parse', '--absolute-git-dir']).catch(() => undefined);
-    if (!gd || gd.code !== 0 || this.watchers.get(path) !== slot) return;
-    const gitDir = gd.stdout.trim();
-    slot.lastHead = await this.head(path);
-    const changed = (): void => {
-      clearTimeout(slot.debounce);
-      slot.debounce = setTimeout(() => void this.onRefChange(path, slot), this.debounceMs);
-    };
-    for (const [dir, recursive] of [[gitDir, false], [join(gitDir, 'refs', 'heads'), true]] as const) {
-      try {
-        const w = watch(dir, { recursive }, changed);
-        w.on('error', () => undefined);
-        slot.watchers.push(w);
-      } catch {
-        // Gone (dataset removed): its sync fails and says so.
-      }
-    }
-  }
-
-  private async onRefChange(path: string, slot: { lastHead?: string }): Promise<void> {
-    const head = await this.head(path);
-    if (head === undefined || head === slot.lastHead) return;
-    slot.lastHead = head;
-    for (const e of this.entries) if (e.path === path && e.onChange && !e.paused) this.enqueue(e);
-    this.pump();
+  /** --on-change (see watch.ts): a commit queues the dataset's on-change syncs; the working tree's state is shown. */
+  private watch(path: string): void {
+    const w = new DatasetWatcher(path, {
+      debounceMs: this.debounceMs,
+      treeDebounceMs: this.options.treeDebounceMs ?? 1000,
+      maxDirs: this.options.maxWatchDirs ?? envNumber('ANNEXD_WATCH_MAX_DIRS', 10_000),
+      pollMs: this.options.pollMs ?? envNumber('ANNEXD_WATCH_POLL', 60, 1000),
+      onCommit: () => {
+        for (const e of this.entries) if (e.path === path && e.onChange && !e.paused) this.enqueue(e);
+        this.pump();
+      },
+      onTree: (worktree) => this.emit({ type: 'worktree', path, worktree }),
+    });
+    this.watchers.set(path, w);
+    void w.start();
   }
 
   /** Queues what is due and sets the timer for the next one. */
@@ -316,8 +311,14 @@ export class Scheduler {
     const slotKey: SyncKey = { path: entry.path, sibling: entry.sibling };
     this.running.set(key, slot);
     slot.done = this.sync(entry, abort.signal, progress)
+      .then(() => {
+        if (this.stateFailures.delete(key) && this.stateError) this.stateProblem(`${this.stateError.replace(/^\S+: /, '')}; saved again at ${nowIso()}`);
+      })
       // The sync's own failures are recorded in it; what lands here is the state file failing (full disk, permissions).
-      .catch((err: unknown) => this.recover(`cannot record the sync of ${entry.path} -> ${entry.sibling}: ${errText(err)}`))
+      .catch((err: unknown) => {
+        this.stateProblem(`cannot record the sync of ${entry.path} -> ${entry.sibling}: ${errText(err)}`);
+        this.holdOff(slotKey, errText(err));
+      })
       .finally(() => {
         this.running.delete(key);
         const entry = this.entry(slotKey);
@@ -325,6 +326,23 @@ export class Scheduler {
         this.emitQueue();
         this.schedule();
       });
+  }
+
+  /**
+   * The state file could not be written (a full disk): the sync's result is
+   * not on disk (a 'running' there is redone by the next daemon), so it is
+   * shown as failed and tried again, 5 s then doubling up to 1 min, until
+   * the state can be written.
+   */
+  private holdOff(k: SyncKey, error: string): void {
+    const e = this.entry(k);
+    if (!e || this.stopped) return;
+    const n = (this.stateFailures.get(keyOf(k)) ?? 0) + 1;
+    this.stateFailures.set(keyOf(k), n);
+    e.lastResult = 'failed';
+    e.lastEnd = nowIso();
+    e.lastError = `${error} (this sync is redone once the state can be saved)`;
+    e.nextDue = new Date(Date.now() + Math.min(60_000, 5000 * 2 ** (n - 1))).toISOString();
   }
 
   private backoff(failures: number): number {
@@ -343,11 +361,20 @@ export class Scheduler {
     });
     this.emit({ type: 'sync-started', path, sibling, at: started });
     let error: string | undefined;
+    const problems: string[] = [];
     try {
       // Without this, git's spawn in a missing directory fails as if git were not installed.
-      if (!existsSync(path)) throw new Error(`${path} does not exist (the dataset was removed or moved; "annexd sync remove ${path}" stops syncing it)`);
+      if (!existsSync(path)) {
+        throw new Error(`${path} does not exist (the dataset was removed or moved; "annexd sync add NEWPATH --to ${sibling}" moves its sync along, "annexd sync remove ${path}" stops it)`);
+      }
+      // Else push's own "unknown push target" says nothing of what to do. The list is also the status's.
+      const list = await listSiblings(path, { wanted: false, signal });
+      this.siblings.set(path, siblingInfo(list));
+      const names = list.map((s) => s.name);
+      if (!names.includes(sibling)) {
+        throw new Error(`${path} has no sibling "${sibling}" any more (${names.length ? `its siblings: ${names.join(', ')}` : 'it has none'}); add it back, or stop this sync with "annexd sync remove ${path} --to ${sibling}"`);
+      }
       if (entry.pull) await pullFrom(path, sibling, signal);
-      const problems: string[] = [];
       let lastProgress = 0;
       const ok = await runPush(path, { to: sibling, data: entry.data, signal }, (ev) => {
         if (ev.kind === 'progress') {
@@ -366,6 +393,8 @@ export class Scheduler {
       if (!ok) error = problems[0] ? `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}` : 'push did not complete';
     } catch (err) {
       error = errText(signal.aborted ? (signal.reason ?? err) : err);
+      // What push reported before it gave up says more than its last exception.
+      if (!signal.aborted && problems[0]) error = `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}; then: ${error}`;
     }
     if (error !== undefined) error = redact(error).replace(/\s*\n\s*/g, ' ');
     const at = nowIso();
@@ -393,7 +422,6 @@ export class Scheduler {
         e.nextDue = new Date(Date.now() + this.backoff(e.failures)).toISOString();
       }
     });
-    void this.learnSiblings(path);
     this.emit(error === undefined ? { type: 'sync-finished', path, sibling, at } : { type: 'sync-failed', path, sibling, at, error });
   }
 
@@ -439,7 +467,15 @@ export class Scheduler {
       maxParallel: this.maxParallel,
       syncs: this.entries.map((e) => {
         const run = this.running.get(keyOf(e));
-        return { ...e, running: !!run, queued: queued.has(keyOf(e)), progress: run ? [...run.progress.values()] : [], siblings: this.siblings.get(e.path) ?? [] };
+        const worktree = e.onChange ? this.watchers.get(e.path)?.worktree : undefined;
+        return {
+          ...e,
+          running: !!run,
+          queued: queued.has(keyOf(e)),
+          progress: run ? [...run.progress.values()] : [],
+          siblings: this.siblings.get(e.path) ?? [],
+          ...(worktree ? { worktree } : {}),
+        };
       }),
       ...(this.stateError ? { stateError: this.stateError } : {}),
     };
@@ -451,10 +487,7 @@ export class Scheduler {
     clearTimeout(this.timer);
     clearTimeout(this.reloadTimer);
     this.stateWatcher?.close();
-    for (const w of this.watchers.values()) {
-      for (const x of w.watchers) x.close();
-      clearTimeout(w.debounce);
-    }
+    for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     this.queue = [];
     const pending = [...this.running.values()];

@@ -17,6 +17,8 @@ export interface SyncEntry {
   /** The dataset's top directory (absolute). */
   path: string;
   sibling: string;
+  /** The dataset's annex.uuid when it was added: a dataset moved to another path is known by it. */
+  uuid?: string;
   /** Sync at least this often (ms); undefined: only on change, at start-up and when asked. */
   everyMs?: number;
   onChange: boolean;
@@ -52,7 +54,7 @@ export const sameEntry = (a: { path: string; sibling: string }, b: { path: strin
 /** Durations as "90s", "5m", "2h", "1d", "1h30m", or plain seconds. */
 export function parseDuration(text: string): number {
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (/^\d+$/.test(text) && Number(text) > 0) return Number(text) * 1000;
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let end = 0;
@@ -83,6 +85,20 @@ function validEntry(e: unknown): e is SyncEntry {
     typeof o.onChange === 'boolean' && typeof o.pull === 'boolean' && DATA_MODES.includes(o.data as DataMode);
 }
 
+/** A file-system failure in words a user acts on (a full disk above all); undefined for other failures. */
+export function storageProblem(err: unknown, dir: string): string | undefined {
+  const text = errText(err);
+  switch (errCode(err) ?? /\b(ENOSPC|EDQUOT|EROFS)\b/.exec(text)?.[1]) {
+    case 'ENOSPC':
+      return `the file system of ${dir} is full (${text})`;
+    case 'EDQUOT':
+      return `the disk quota for ${dir} is used up (${text})`;
+    case 'EROFS':
+      return `${dir} is on a read-only file system (${text})`;
+  }
+  return undefined;
+}
+
 /** The state directory and its sync list. */
 export class SyncState {
   readonly dir: string;
@@ -97,7 +113,12 @@ export class SyncState {
 
   /** Creates the directory (0700) when missing; tightens it when it is looser. */
   async ensureDir(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      if (errCode(err) === 'EEXIST' || errCode(err) === 'ENOTDIR') throw this.notADirectory();
+      throw err;
+    }
     await chmod(this.dir, 0o700).catch(() => undefined);
   }
 
@@ -108,6 +129,7 @@ export class SyncState {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if (errCode(err) === 'ENOENT') return { format: FORMAT, version: 1, syncs: [] };
+      if (errCode(err) === 'ENOTDIR') throw this.notADirectory();
       throw new DaemonError(`cannot read ${this.file}: ${errText(err)}`);
     }
     let doc: unknown;
@@ -120,8 +142,14 @@ export class SyncState {
     if (!problem) {
       const d = doc as Partial<StateDoc> | null;
       if (typeof d !== 'object' || d === null || d.format !== FORMAT || !Array.isArray(d.syncs)) problem = 'not an annexd sync state file';
-      else if (d.version !== 1) problem = `version ${String(d.version)}, which this annexd does not know (a newer annexd wrote it?)`;
-      else if (!d.syncs.every(validEntry)) problem = 'a sync entry in it is incomplete';
+      else if (typeof d.version === 'number' && d.version > 1) {
+        // A newer annexd's file is no corrupt one: left where it is, for that annexd.
+        throw new DaemonError(`${this.file} is of version ${d.version}, written by a newer annexd than this one (which knows version 1): use that annexd, or another ANNEXD_STATE_DIR`);
+      } else if (d.version !== 1) problem = `of version ${String(d.version)}, which no annexd writes`;
+      else {
+        const bad = d.syncs.findIndex((e) => !validEntry(e));
+        if (bad !== -1) problem = `not a valid sync state file (sync entry ${bad + 1} of ${d.syncs.length} lacks path, sibling or a setting)`;
+      }
     }
     if (problem) {
       // Kept aside, so whatever it held can be recovered by hand; the next command starts from an empty list.
@@ -134,14 +162,28 @@ export class SyncState {
     return state;
   }
 
-  /** Read, change and write back, under the lock; returns what was written. */
+  private notADirectory(): DaemonError {
+    return new DaemonError(`the state directory ${this.dir} is not a directory (set ANNEXD_STATE_DIR to a directory, or move that file away)`);
+  }
+
+  /**
+   * Read, change and write back, under the lock; returns what was written.
+   * A failed write (a full disk) leaves the file as it was: the new one is
+   * written beside it and renamed over it only when complete.
+   */
   async update<T>(change: (doc: StateDoc) => T): Promise<{ doc: StateDoc; result: T }> {
-    await this.ensureDir();
-    return withFileLock(this.lockFile, async () => {
-      const doc = await this.read();
-      const result = change(doc);
-      await writeFileAtomic(this.file, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
-      return { doc, result };
-    });
+    try {
+      await this.ensureDir();
+      return await withFileLock(this.lockFile, async () => {
+        const doc = await this.read();
+        const result = change(doc);
+        await writeFileAtomic(this.file, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+        return { doc, result };
+      });
+    } catch (err) {
+      const why = storageProblem(err, this.dir);
+      if (why) throw new DaemonError(`cannot save ${this.file}: ${why}; the file is kept as it was`);
+      throw err;
+    }
   }
 }

@@ -70,7 +70,7 @@ describe('50 datasets', () => {
     const now = await annexd(sets[0]!.ds, ['sync', 'now', gone], env);
     expect(now.code, now.stderr).toBe(0);
     await eventually('the removed dataset to fail', async () => (await readSyncs(stateDir)).find((e) => e.path === gone)?.lastResult === 'failed');
-    expect((await readSyncs(stateDir)).find((e) => e.path === gone)?.lastError).toMatch(/ds7 does not exist \(the dataset was removed or moved; "annexd sync remove .*ds7" stops syncing it\)$/);
+    expect((await readSyncs(stateDir)).find((e) => e.path === gone)?.lastError).toMatch(/ds7 does not exist \(the dataset was removed or moved; "annexd sync add NEWPATH --to origin" moves its sync along, "annexd sync remove .*ds7" stops it\)$/);
     expect((await readSyncs(stateDir)).filter((e) => e.path !== gone).every((e) => e.lastResult === 'ok')).toBe(true);
   });
 });

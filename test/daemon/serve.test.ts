@@ -8,19 +8,15 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AnnexRepo, type Sandbox } from '../support/annex.js';
 import { annexd, refOf, whereis } from '../support/push.js';
-import { datasetWithOrigin, eventually, readSyncs, startDaemon, type Daemon } from '../support/daemon.js';
+import { datasetWithOrigin, eventually, readSyncs, useDaemonSandbox, type Daemon } from '../support/daemon.js';
 
+const suite = useDaemonSandbox();
 let sandbox: Sandbox;
-const daemons: Daemon[] = [];
-beforeAll(async () => {
-  sandbox = await createSandbox();
-});
-afterAll(async () => {
-  for (const d of daemons) await d.stop();
-  await sandbox?.cleanup();
+beforeAll(() => {
+  sandbox = suite.sandbox;
 });
 
 let n = 0;
@@ -31,11 +27,7 @@ async function setup(name: string, hook?: string): Promise<{ ds: AnnexRepo; orig
   return { ds, origin, env: { ...sandbox.env, ANNEXD_STATE_DIR: stateDir }, stateDir };
 }
 
-const started = async (env: NodeJS.ProcessEnv, args: string[] = []): Promise<Daemon> => {
-  const d = await startDaemon(env, args);
-  daemons.push(d);
-  return d;
-};
+const started = (env: NodeJS.ProcessEnv, args: string[] = []): Promise<Daemon> => suite.start(env, args);
 
 describe('annexd serve', () => {
   it('syncs at start-up (content to the dependency, then git), again after a commit (--on-change); a second daemon is refused', async () => {
@@ -116,6 +108,20 @@ describe('annexd serve', () => {
     const ok = (await readSyncs(stateDir))[0]!;
     expect(ok.failures).toBe(0);
     expect(ok.lastError).toBeUndefined();
+    await d.stop();
+  });
+
+  it('a sibling removed after sync add: the sync fails naming it and what to do; nothing is pushed', async () => {
+    const { ds, env, stateDir, origin } = await setup('nosibling');
+    await annexd(ds, ['sync', 'add', '.', '--to', 'origin'], env);
+    await ds.ok('git', 'remote', 'remove', 'origin');
+    const d = await started(env);
+    await eventually('the failure recorded', async () => (await readSyncs(stateDir))[0]?.lastResult === 'failed');
+    expect((await readSyncs(stateDir))[0]!.lastError).toBe(
+      `${ds.path} has no sibling "origin" any more (its siblings: store); add it back, or stop this sync with "annexd sync remove ${ds.path} --to origin"`,
+    );
+    expect((await annexd(ds, ['status'], env)).stdout).toMatch(/^ {2}error: .* has no sibling "origin" any more/m);
+    expect(await refOf(origin, 'refs/heads/main', env)).toBe('');
     await d.stop();
   });
 

@@ -3,7 +3,7 @@
  * git-annex datasets: validation, the state directory's rules, a corrupt
  * state file kept aside and reported.
  */
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, type Sandbox } from '../support/annex.js';
@@ -23,6 +23,11 @@ beforeAll(async () => {
   await ds.ok('git', 'remote', 'add', 'origin', origin);
 });
 afterAll(() => sandbox?.cleanup());
+
+async function readJsonLines(repo: AnnexRepo, e: NodeJS.ProcessEnv): Promise<Array<Record<string, unknown>>> {
+  const r = await annexd(repo, ['sync', 'list', '--json'], e);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
 
 describe('state directory', () => {
   it('ANNEXD_STATE_DIR, else XDG_STATE_HOME/annexd, else ~/.local/state/annexd', () => {
@@ -93,6 +98,45 @@ describe('annexd sync', () => {
     expect((await annexd(ds, ['sync', 'list'], env)).stdout).toMatch(/^no syncs/);
   });
 
+  it('more bad input: a missing path, a file, --every 0 or too short; adding twice keeps a pause; a moved dataset takes its sync along', async () => {
+    const env2 = { ANNEXD_STATE_DIR: join(sandbox.dir, 'state-more') };
+    const missing = await annexd(ds, ['sync', 'add', join(sandbox.dir, 'nowhere'), '--to', 'origin'], env2);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`annexd: ${join(sandbox.dir, 'nowhere')} does not exist\n`);
+    for (const [every, message] of [
+      ['0', '--every: "0" is not a duration (examples: 30s, 5m, 2h, 1d, 1h30m)'],
+      ['0.0001s', '--every must be at least 10s, not "0.0001s"'],
+      ['5s', '--every must be at least 10s, not "5s"'],
+    ] as const) {
+      const r = await annexd(ds, ['sync', 'add', '.', '--to', 'origin', '--every', every], env2);
+      expect(r.code, every).toBe(2);
+      expect(r.stderr).toBe(`annexd: ${message} (see annexd sync --help)\n`);
+    }
+    await expect(stat(join(env2.ANNEXD_STATE_DIR, 'syncs.json'))).rejects.toThrow(/ENOENT/);
+    // A file names the dataset it is in.
+    const file = await annexd(ds, ['sync', 'add', 'README.md', '--to', 'origin'], env2);
+    expect(file.code, file.stderr).toBe(0);
+    expect(file.stdout).toBe(`added: ${ds.path} -> origin\n`);
+    await annexd(ds, ['sync', 'pause', '.'], env2);
+    const twice = await annexd(ds, ['sync', 'add', '.', '--to', 'origin', '--every', '1h'], env2);
+    expect(twice.stdout).toBe(`updated: ${ds.path} -> origin [every 1h]\nit stays paused: "annexd sync resume ${ds.path}" resumes it\n`);
+    expect((await annexd(ds, ['sync', 'list', '--json'], env2)).stdout.trim().split('\n')).toHaveLength(1);
+
+    // Moved: the same repository (annex.uuid) at a new path, the old one gone.
+    const mover = await dataset(sandbox, 'mover', { 'm.dat': 'm\n' });
+    await mover.ok('git', 'remote', 'add', 'origin', await bareSibling(sandbox, 'mover-origin'));
+    expect((await annexd(mover, ['sync', 'add', '.', '--to', 'origin'], env2)).code).toBe(0);
+    const addedAt = (await readJsonLines(mover, env2)).find((e) => e.path === mover.path)?.addedAt;
+    const moved = new AnnexRepo(`${mover.path}-moved`, mover.env);
+    await rename(mover.path, moved.path);
+    const r = await annexd(moved, ['sync', 'add', '.', '--to', 'origin'], env2);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`moved: ${mover.path} (no longer there) is now ${moved.path} -> origin\n`);
+    const after = await readJsonLines(moved, env2);
+    expect(after.map((e) => e.path).sort()).toEqual([ds.path, moved.path].sort());
+    expect(after.find((e) => e.path === moved.path)?.addedAt).toBe(addedAt);
+  });
+
   it('a corrupt state file is moved aside and reported, never silently reset', async () => {
     const d = join(sandbox.dir, 'corrupt-state');
     await mkdir(d, { recursive: true });
@@ -103,5 +147,29 @@ describe('annexd sync', () => {
     const aside = (await readdir(d)).filter((f) => f.startsWith('syncs.json.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(await readFile(join(d, aside[0]!), 'utf8')).toMatch(/"syncs": \[$/);
+  });
+
+  it('an entry lacking a field is moved aside naming it; a newer annexd\'s file stays where it is; a state "directory" that is a file is named', async () => {
+    const d = join(sandbox.dir, 'odd-state');
+    await mkdir(d, { recursive: true });
+    const e = { ANNEXD_STATE_DIR: d };
+    await writeFile(join(d, 'syncs.json'), '{"format": "annexd-sync-state", "version": 1, "syncs": [{"path": "/x"}]}');
+    const bad = await annexd(ds, ['sync', 'list'], e);
+    expect(bad.stderr).toMatch(/^annexd: .*syncs\.json is not a valid sync state file \(sync entry 1 of 1 lacks path, sibling or a setting\): moved aside to .*\.corrupt-/);
+    const newer = '{"format": "annexd-sync-state", "version": 2, "syncs": []}';
+    await writeFile(join(d, 'syncs.json'), newer);
+    for (const args of [['sync', 'list'], ['sync', 'add', '.', '--to', 'origin']]) {
+      const r = await annexd(ds, args, e);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`annexd: ${d}/syncs.json is of version 2, written by a newer annexd than this one (which knows version 1): use that annexd, or another ANNEXD_STATE_DIR\n`);
+      expect(await readFile(join(d, 'syncs.json'), 'utf8')).toBe(newer);
+    }
+    const file = join(sandbox.dir, 'a-file');
+    await writeFile(file, 'not a directory\n');
+    for (const args of [['sync', 'list'], ['sync', 'add', '.', '--to', 'origin'], ['serve', '--port', '0']]) {
+      const r = await annexd(ds, args, { ANNEXD_STATE_DIR: file });
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toBe(`annexd: the state directory ${file} is not a directory (set ANNEXD_STATE_DIR to a directory, or move that file away)\n`);
+    }
   });
 });

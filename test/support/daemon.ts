@@ -5,8 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exec, type ExecResult } from '../../src/util/exec.js';
+import type { DaemonStatus } from '../../src/daemon/scheduler.js';
 import { BIN_DIR } from './tools.js';
-import type { AnnexRepo, Sandbox } from './annex.js';
+import { afterAll, beforeAll } from 'vitest';
+import { createSandbox, type AnnexRepo, type Sandbox } from './annex.js';
 import { annexd, bareSibling, dataset, directoryRemote } from './push.js';
 
 export interface ServeInfo {
@@ -43,6 +46,18 @@ export async function readSyncs(stateDir: string): Promise<SyncEntryOnDisk[]> {
   } catch {
     return [];
   }
+}
+
+/** `annexd ARGS` run in `cwd` (for a dataset that may be gone meanwhile). */
+export function annexdAt(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<ExecResult> {
+  return exec(join(BIN_DIR, 'annexd'), args, { cwd, env: { ...process.env, ...env }, input: '' });
+}
+
+/** The running daemon's `annexd status --json`. */
+export async function daemonStatus(env: NodeJS.ProcessEnv): Promise<DaemonStatus> {
+  const r = await annexdAt(env.ANNEXD_STATE_DIR ?? '/', ['status', '--json'], env);
+  if (r.code !== 0) throw new Error(`annexd status --json failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as DaemonStatus;
 }
 
 /** Polls `check` (async) every 50 ms until it is true; fails naming `what` after `timeoutMs`. */
@@ -83,6 +98,30 @@ export async function startDaemon(env: NodeJS.ProcessEnv, args: string[] = []): 
     async stop() {
       if (!done) proc.kill('SIGTERM');
       return exited;
+    },
+  };
+}
+
+/** A test file's sandbox, and daemons started in it that are stopped (SIGTERM) at its end. */
+export function useDaemonSandbox(): { readonly sandbox: Sandbox; start(env: NodeJS.ProcessEnv, args?: string[]): Promise<Daemon> } {
+  let sandbox: Sandbox | undefined;
+  const daemons: Daemon[] = [];
+  beforeAll(async () => {
+    sandbox = await createSandbox();
+  });
+  afterAll(async () => {
+    for (const d of daemons) await d.stop();
+    await sandbox?.cleanup();
+  });
+  return {
+    get sandbox(): Sandbox {
+      if (!sandbox) throw new Error('useDaemonSandbox: the sandbox is made in beforeAll');
+      return sandbox;
+    },
+    async start(env, args = []) {
+      const d = await startDaemon(env, args);
+      daemons.push(d);
+      return d;
     },
   };
 }

@@ -5,6 +5,7 @@ import { DaemonError } from '../../daemon/errors.js';
 import type { OutsideTransfer } from '../../daemon/outside.js';
 import type { DaemonEvent, DaemonStatus, EntryStatus } from '../../daemon/scheduler.js';
 import { formatDuration, stateDir } from '../../daemon/state.js';
+import type { WorktreeStatus } from '../../daemon/watch.js';
 import { formatSize } from '../../remotes/core/sizes.js';
 import { out, parseCommandLine, UsageError, type Command } from '../command.js';
 import { bar } from '../render/progress.js';
@@ -27,6 +28,18 @@ Options:
 Exit codes: 0 done, 1 no daemon runs (or it failed to answer), 2 usage error.
 `;
 
+/** "3 uncommitted changes (synced once committed)", with how the tree is watched when it is not by inotify. */
+export function describeWorktree(w: WorktreeStatus): string {
+  const what =
+    w.mode === 'gone' ? (w.note ?? 'missing')
+    : w.error ? `not known (${w.error})`
+    : w.uncommitted === undefined ? 'not looked at yet'
+    : w.uncommitted === 0 ? 'clean'
+    : `${w.uncommitted} uncommitted change${w.uncommitted === 1 ? '' : 's'} (not synced until committed)`;
+  if (w.mode !== 'polled') return what;
+  return `${what}; not watched (${w.note ?? 'no inotify'}), looked at every ${formatDuration(w.pollMs ?? 60_000)}`;
+}
+
 function renderEntry(e: EntryStatus): string {
   const state = e.paused ? 'paused' : e.running ? 'syncing' : e.queued ? 'queued' : (e.lastResult ?? 'never synced');
   const lines = [`${e.path} -> ${e.sibling}: ${state}`];
@@ -38,6 +51,7 @@ function renderEntry(e: EntryStatus): string {
   }
   if (e.lastEnd) lines.push(`  last: ${e.lastResult} at ${e.lastEnd}`);
   if (e.lastError) lines.push(`  error: ${e.lastError}`);
+  if (e.worktree) lines.push(`  working tree: ${describeWorktree(e.worktree)}`);
   const every = e.everyMs ? `every ${formatDuration(e.everyMs)}` : '';
   lines.push(`  next: ${e.paused ? 'paused' : e.nextDue ?? 'on change or when asked'}${every ? ` (${every})` : ''}${e.onChange ? ', on change' : ''}`);
   return lines.join('\n');
@@ -77,6 +91,8 @@ function renderEvent(e: DaemonEvent): string | undefined {
       return `${t} state file problem: ${e.error}`;
     case 'entries-changed':
       return `${t} syncs or their settings changed`;
+    case 'worktree':
+      return `${t} ${e.path}: working tree ${describeWorktree(e.worktree)}`;
     case 'transfer':
       return `${t} outside the daemon: ${renderTransfer(e.transfer)}`;
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DaemonError } from '../../daemon/errors.js';
 import { askDaemon, runningDaemon } from '../../daemon/client.js';
@@ -20,9 +21,16 @@ sibling, by the push of "annexd push --to SIBLING" (content to the sibling and
 its publication dependencies, then git).
 
   add      sync the dataset at PATH to SIBLING: every DURATION (30s, 5m, 2h,
-           1d), after each commit (--on-change), and once when the daemon
-           starts; --pull first fetches and merges from the sibling (as
-           "git annex sync --no-push --no-content"); --data as annexd push
+           1d; at least 10s), after each commit (--on-change), and once when
+           the daemon starts; --pull first fetches and merges from the sibling
+           (as "git annex sync --no-push --no-content"); --data as annexd push.
+           Again for the same PATH and SIBLING: new settings, history and a
+           pause kept. A moved dataset: "sync add NEWPATH" takes its sync along.
+           --on-change watches the refs (a commit starts a sync) and the
+           working tree, whose uncommitted changes "annexd status" shows; the
+           daemon never commits them. Past ANNEXD_WATCH_MAX_DIRS directories
+           (default 10000) or the inotify limit, the tree is looked at every
+           ANNEXD_WATCH_POLL seconds (default 60) instead, and status says so.
   list     the syncs, their last result and error, and when each runs next
   remove   stop syncing PATH (to SIBLING, or to all its siblings)
   pause    no syncs for PATH (default: all) until resume
@@ -31,6 +39,9 @@ its publication dependencies, then git).
 State: $ANNEXD_STATE_DIR, else $XDG_STATE_HOME/annexd, else
 ~/.local/state/annexd (syncs.json). Changes are seen by a running daemon.
 `;
+
+/** Shorter periods would only keep the dataset's git-annex busy; --on-change is there for "soon after a commit". */
+const MIN_EVERY_MS = 10_000;
 
 async function resolveDataset(path: string): Promise<string> {
   return datasetRoot(resolve(path));
@@ -78,6 +89,7 @@ export const syncCommand: Command = {
           } catch (err) {
             throw new UsageError(`--every: ${(err as Error).message}`);
           }
+          if (everyMs < MIN_EVERY_MS) throw new UsageError(`--every must be at least ${formatDuration(MIN_EVERY_MS)}, not "${values.every}"`);
         }
         const path = await resolveDataset(positionals[0] ?? '.');
         const uuid = await git(path, ['config', '--get', 'annex.uuid']);
@@ -92,6 +104,7 @@ export const syncCommand: Command = {
         const entry: SyncEntry = {
           path,
           sibling: sibling.name,
+          uuid: uuid.stdout.trim(),
           onChange: values['on-change'],
           pull: values.pull,
           data,
@@ -101,17 +114,24 @@ export const syncCommand: Command = {
           nextDue: new Date().toISOString(),
           ...(everyMs !== undefined ? { everyMs } : {}),
         };
-        const { result: replaced } = await state.update((doc) => {
-          const i = doc.syncs.findIndex((e) => sameEntry(e, entry));
-          if (i === -1) doc.syncs.push(entry);
-          else {
-            // Settings change; the record of past syncs stays.
-            const old = doc.syncs[i]!;
-            doc.syncs[i] = { ...old, ...entry, addedAt: old.addedAt, failures: old.failures, ...(everyMs === undefined ? { everyMs: undefined } : {}) };
+        const { result } = await state.update((doc) => {
+          let i = doc.syncs.findIndex((e) => sameEntry(e, entry));
+          // The same repository (annex.uuid) synced to the same sibling from a path that is gone: it was moved here.
+          const moved = i === -1 ? doc.syncs.findIndex((e) => e.uuid === entry.uuid && e.sibling === entry.sibling && !existsSync(e.path)) : -1;
+          if (moved !== -1) i = moved;
+          if (i === -1) {
+            doc.syncs.push(entry);
+            return { how: 'added' as const, paused: false };
           }
-          return i !== -1;
+          // Settings change; the record of past syncs, and a pause, stay.
+          const old = doc.syncs[i]!;
+          doc.syncs[i] = { ...old, ...entry, addedAt: old.addedAt, failures: old.failures, paused: old.paused, ...(everyMs === undefined ? { everyMs: undefined } : {}) };
+          return moved !== -1 ? { how: 'moved' as const, from: old.path, paused: old.paused } : { how: 'updated' as const, paused: old.paused };
         });
-        out(`${replaced ? 'updated' : 'added'}: ${describe(entry).split('\n')[0]}`);
+        const line = describe(entry).split('\n')[0];
+        if (result.how === 'moved') out(`moved: ${result.from} (no longer there) is now ${line}`);
+        else out(`${result.how}: ${line}`);
+        if (result.paused) out(`it stays paused: "annexd sync resume ${path}" resumes it`);
         return 0;
       }
       case 'list': {

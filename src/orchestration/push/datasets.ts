@@ -4,7 +4,8 @@
  * (subdatasets before their superdataset, as DataLad's diff reports them).
  */
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { OrchestrationError } from '../errors.js';
 import { git, gitOk } from '../git.js';
 
@@ -25,10 +26,10 @@ export interface SubdatasetIssue {
 
 /** The top of the dataset containing `path`. */
 export async function datasetRoot(path: string, signal?: AbortSignal): Promise<string> {
-  const r = await git(path, ['rev-parse', '--show-toplevel'], { signal }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new OrchestrationError(`${path} does not exist`);
-    throw err;
-  });
+  // Looked at first: git spawned in a missing directory fails as if git were not installed, in a file with ENOTDIR.
+  const st = await stat(path).catch(() => undefined);
+  if (!st) throw new OrchestrationError(`${path} does not exist`);
+  const r = await git(st.isDirectory() ? path : dirname(path), ['rev-parse', '--show-toplevel'], { signal });
   if (r.code !== 0) throw new OrchestrationError(`no dataset found at ${path} (not inside a git repository with a work tree)`);
   return r.stdout.trim();
 }
@@ -98,7 +99,7 @@ export async function changedSince(ds: string, since: string | undefined, signal
 
 /** Paths whose work tree or index differs from HEAD: their unsaved changes are never pushed. */
 export async function unsavedPaths(ds: string, signal?: AbortSignal): Promise<Set<string>> {
-  const r = await gitOk(ds, ['status', '--porcelain=v1', '-z', '--untracked-files=no', '--ignore-submodules=all'], { signal });
+  const r = await gitOk(ds, ['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=no', '--ignore-submodules=all'], { signal });
   const out = new Set<string>();
   const entries = r.stdout.split('\0');
   for (let i = 0; i < entries.length; i++) {

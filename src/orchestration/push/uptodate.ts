@@ -10,7 +10,7 @@
  * merged. The note lives in .git/annex/annexd/push-uptodate.json.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git } from '../git.js';
 
@@ -82,11 +82,16 @@ export async function noteUpToDate(gitDir: string, prints: Record<string, string
   }
   if (duplicates) notes.duplicates = duplicates;
   const file = fileOf(gitDir);
-  await mkdir(join(gitDir, 'annex', 'annexd'), { recursive: true, mode: 0o700 });
   // Written whole, then renamed: a push killed midway leaves the old notes, never half a file.
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(notes), { mode: 0o600 });
-  await rename(tmp, file);
+  try {
+    await mkdir(join(gitDir, 'annex', 'annexd'), { recursive: true, mode: 0o700 });
+    await writeFile(tmp, JSON.stringify(notes), { mode: 0o600 });
+    await rename(tmp, file);
+  } catch {
+    // Only a shortcut for the next push (which then checks again): a full disk must not turn the push's own results into this error.
+    await unlink(tmp).catch(() => undefined);
+  }
 }
 
 /**
