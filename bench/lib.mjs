@@ -3,7 +3,7 @@
  * timing, peak RSS from /proc, scratch directory and environment, the
  * git-annex repository with its test files, start-up timing, servers that
  * must not outlive the run, and the Markdown report. Plain Node ESM,
- * built-ins only. Used by bench/s3.mjs and bench/webdav.mjs.
+ * built-ins only. Used by bench/s3.mjs, bench/webdav.mjs and bench/wan.mjs.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomFillSync } from 'node:crypto';
