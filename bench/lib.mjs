@@ -3,7 +3,7 @@
  * timing, peak RSS from /proc, scratch directory and environment, the
  * git-annex repository with its test files, start-up timing, servers that
  * must not outlive the run, and the Markdown report. Plain Node ESM,
- * built-ins only. Used by bench/s3.mjs and bench/webdav.mjs.
+ * built-ins only. Used by bench/s3.mjs, bench/webdav.mjs and bench/wan.mjs.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomFillSync } from 'node:crypto';
@@ -18,6 +18,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statfsSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -52,12 +53,12 @@ export const median = (xs) => {
  * ({ name: help line }), exits on --help or a bad argument. Returns the
  * options and the sizes they imply.
  */
-export function parseArgs(script, flags = {}) {
+export function parseArgs(script, flags = {}, sizes = { full: [1024 * MiB, 1000], quick: [256 * MiB, 200] }) {
   const names = Object.keys(flags);
   const usage = (code) => {
     process.stdout.write(
       `usage: node ${script} [--quick] [--repeat N]${names.map((n) => ` [--${n}]`).join('')} [--keep]\n` +
-        '  --quick     256 MiB big file and 200 small files (default: 1 GiB and 1000 x 4 KiB)\n' +
+        `  --quick     ${sizeLabel(sizes.quick[0])} big file and ${sizes.quick[1]} small files (default: ${sizeLabel(sizes.full[0])} and ${sizes.full[1]} x 4 KiB)\n` +
         '  --repeat N  repeat every measurement N times and report the median (default 1)\n' +
         names.map((n) => `  ${`--${n}`.padEnd(11)} ${flags[n]}\n`).join('') +
         '  --keep      do not delete the scratch directory at the end\n',
@@ -85,14 +86,16 @@ export function parseArgs(script, flags = {}) {
       usage(2);
     }
   }
-  const bigBytes = opts.quick ? 256 * MiB : 1024 * MiB;
+  const [bigBytes, smallCount] = opts.quick ? sizes.quick : sizes.full;
   return {
     opts,
     bigBytes,
-    smallCount: opts.quick ? 200 : 1000,
-    bigLabel: bigBytes >= 1024 * MiB ? `${bigBytes / 1024 / MiB} GiB` : `${bigBytes / MiB} MiB`,
+    smallCount,
+    bigLabel: sizeLabel(bigBytes),
   };
 }
+
+const sizeLabel = (bytes) => (bytes >= 1024 * MiB ? `${bytes / 1024 / MiB} GiB` : `${bytes / MiB} MiB`);
 
 // ------------------------------------------------------------ running things
 
@@ -278,6 +281,20 @@ function writeRandomFile(file, bytes) {
   }
 }
 
+/**
+ * Where a scratch directory goes: /dev/shm (tmpfs) when it has room for
+ * `bytes`, so that disk write-back (here: ext4 with synchronous discard on a
+ * shared virtual disk) does not swamp the differences between the clients;
+ * else the system temp dir.
+ */
+export function scratchBase(bytes) {
+  try {
+    const st = statfsSync('/dev/shm');
+    if (st.bavail * st.bsize > bytes) return '/dev/shm';
+  } catch {}
+  return os.tmpdir();
+}
+
 /** The run's state that cleanup() needs. */
 const state = { scratch: undefined, keep: false, servers: new Set() };
 
@@ -404,6 +421,132 @@ export async function addBenchFiles(repo, { git, annex }, { bigBytes, smallCount
   await git(['commit', '-q', '-m', 'bench files']);
 }
 
+// ----------------------------------------------------- the null remotes
+
+/**
+ * An external special remote that answers every request at once and stores
+ * nothing: what git-annex itself spends per key on an external remote, the
+ * floor under any external remote's small-file figures. Installed under two
+ * names: `…-null` is one process per job (no ASYNC: -J4 starts four), and
+ * `…-null-async` answers EXTENSIONS with ASYNC and serves every job in one
+ * process (`J n` lines), as annexd does by default.
+ */
+const NULL_REMOTE = `#!/usr/bin/env node
+const async = process.argv[1].endsWith('-async');
+// With ANNEXD_BENCH_NULL_PRESENT set (fsck), every key is there; else none (copy).
+const present = process.env.ANNEXD_BENCH_NULL_PRESENT ? 'CHECKPRESENT-SUCCESS ' : 'CHECKPRESENT-FAILURE ';
+const out = (s) => process.stdout.write(s + '\\n');
+const answer = (c, a, b) =>
+  c === 'INITREMOTE' ? 'INITREMOTE-SUCCESS' : c === 'PREPARE' ? 'PREPARE-SUCCESS'
+    : c === 'CHECKPRESENT' ? present + a : c === 'TRANSFER' ? 'TRANSFER-SUCCESS ' + a + ' ' + b
+    : c === 'REMOVE' ? 'REMOVE-SUCCESS ' + a : 'UNSUPPORTED-REQUEST';
+out('VERSION 2');
+require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  const w = line.split(' ');
+  if (w[0] === 'EXTENSIONS') out(async && w.includes('ASYNC') ? 'EXTENSIONS ASYNC' : 'EXTENSIONS');
+  else if (async && w[0] === 'J') out('J ' + w[1] + ' ' + answer(w[2], w[3], w[4]));
+  else out(answer(w[0], w[1], w[2]));
+});
+`;
+
+/** The two null remotes' external types (initremote … externaltype=X). */
+export const NULL_TYPES = { perJob: 'annexd-bench-null', async: 'annexd-bench-null-async' };
+
+/** Writes both null remotes into `<scratch>/bin`; returns that directory (to go first on PATH). */
+export function installNullRemotes(scratch) {
+  const dir = path.join(scratch, 'bin');
+  mkdirSync(dir, { recursive: true });
+  for (const t of Object.values(NULL_TYPES)) writeFileSync(path.join(dir, `git-annex-remote-${t}`), NULL_REMOTE, { mode: 0o755 });
+  return dir;
+}
+
+/**
+ * initremote of both null remotes in the repository of `annex` (initRepo):
+ * `null` (one process per job) and `null-async` (one ASYNC process).
+ */
+export async function initNullRemotes(annex) {
+  await annex(['initremote', 'null', 'type=external', `externaltype=${NULL_TYPES.perJob}`, 'encryption=none']);
+  await annex(['initremote', 'null-async', 'type=external', `externaltype=${NULL_TYPES.async}`, 'encryption=none']);
+}
+
+/**
+ * The small-file floor and annexd's process models, for the loopback
+ * benches: `copy -J<jobs>` and `fsck --fast -J<jobs>` of the small files to
+ * the two null remotes (initNullRemotes) and to `perJob`, an annexd remote
+ * run with ANNEXD_NO_ASYNC=1 (one process per job). Records into
+ * results.models[remote] = { copy: [ms], fsck: [ms] }.
+ */
+export function processModels({ annex, env, results, perJob, jobs = 4, smallCount }) {
+  const names = ['null', 'null-async', perJob];
+  results.models = Object.fromEntries(names.map((n) => [n, { copy: [], fsck: [] }]));
+  const envOf = (n) => (n === perJob ? { ...env, ANNEXD_NO_ASYNC: '1' } : env);
+  return {
+    names,
+    /** Round r: the copies to all three (order alternating), then their fsck; last round's copies dropped first. */
+    async run(r, tag) {
+      const order = r % 2 === 0 ? names : [...names].reverse();
+      if (r > 0) for (const n of order) await annex(['drop', '--force', `-J${jobs}`, '--from', n, 'small'], { env: envOf(n) });
+      for (const n of order) {
+        const res = await annex(['copy', `-J${jobs}`, '--to', n, 'small'], { env: envOf(n) });
+        results.models[n].copy.push(res.ms);
+        log(`${tag} copy -J${jobs} --to ${n} ${smallCount} files: ${fmt.s(res.ms)}`);
+      }
+      for (const n of order) {
+        const e = n === perJob ? envOf(n) : { ...env, ANNEXD_BENCH_NULL_PRESENT: '1' };
+        const res = await annex(['fsck', '--fast', `-J${jobs}`, '--from', n, 'small'], { env: e });
+        results.models[n].fsck.push(res.ms);
+        log(`${tag} fsck --fast -J${jobs} --from ${n} ${smallCount} files: ${fmt.s(res.ms)}`);
+      }
+    },
+    /**
+     * Rows: the floor both ways, annexd one process per job, and each of
+     * annexd's and the built-in's small-file figures as a ratio to the
+     * faster floor. `measured` = { label: { annexd: [ms], builtin: [ms] } } with labels 'copy', 'fsck'.
+     */
+    rows(measured) {
+      const m = results.models;
+      const out = [];
+      for (const op of ['copy', 'fsck']) {
+        const what = op === 'copy' ? `copy -J${jobs} --to R` : `fsck --fast -J${jobs} --from R`;
+        const { annexd, builtin } = measured[op];
+        const floor = Math.min(median(m.null[op]), median(m['null-async'][op]));
+        const of = (mss) => `${(median(mss) / floor).toFixed(2)} × floor`;
+        out.push([`${smallCount} × 4 KiB ${what}: do-nothing external remote, one process per job`, fmt.s(median(m.null[op])), '', '', '', '']);
+        out.push([`${smallCount} × 4 KiB ${what}: do-nothing external remote, one ASYNC process`, fmt.s(median(m['null-async'][op])), '', '', '', '']);
+        out.push([`${smallCount} × 4 KiB ${what}: annexd default (ASYNC), built-in / the faster floor`, of(annexd), of(builtin), '', '', '']);
+        out.push([`${smallCount} × 4 KiB ${what}: annexd one process per job (ANNEXD_NO_ASYNC=1) / floor, / built-in`,
+          of(m[perJob][op]), '', (median(m[perJob][op]) / median(builtin)).toFixed(2), '(context)', '']);
+      }
+      return out;
+    },
+    samples() {
+      return names.flatMap((n) => [`- copy -J${jobs} --to ${n}: ${fmt.secs(results.models[n].copy)}`, `- fsck --fast -J${jobs} --from ${n}: ${fmt.secs(results.models[n].fsck)}`]);
+    },
+  };
+}
+
+// ------------------------------------------------------- request counting
+
+/**
+ * Requests a shaping proxy (src/demo/fault-proxy.ts) forwarded during `fn`,
+ * by method: resolves with { res: what fn resolved with, byMethod, total }.
+ */
+export async function countRequests(proxy, fn) {
+  const before = proxy.requests.length;
+  const res = await fn();
+  const byMethod = {};
+  const reqs = proxy.requests.slice(before);
+  for (const r of reqs) byMethod[r.method] = (byMethod[r.method] ?? 0) + 1;
+  return { res, byMethod, total: reqs.length };
+}
+
+/** "HEAD 1.00, PUT 1.00" for counts over `keys` keys. */
+export const perKey = (byMethod, keys) =>
+  Object.entries(byMethod)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([m, n]) => `${m} ${(n / keys).toFixed(2)}`)
+    .join(', ') || 'none';
+
 // ------------------------------------------------------------ measurements
 
 /** Sample lists of the measurements both benchmarks take, per remote where there are two. */
@@ -413,6 +556,7 @@ export function newResults(remotes) {
     store: per(),
     retrieve: per(),
     copyJ4: per(),
+    fsckJ4: per(),
     rssStore: [], // annexd remote kB
     rssRetrieve: [],
     gitAnnexRssStore: per(),
@@ -497,6 +641,14 @@ export function measurements({ remotes, program, results, repo, repoRun: { annex
         const found = await annex(['find', '--in', R, 'small']);
         const n = found.stdout.split('\n').filter(Boolean).length;
         if (n !== smallCount) throw new BenchError(`expected ${smallCount} small files on ${R}, git-annex lists ${n}`);
+      }
+    },
+    /** git annex fsck --fast -J4 --from R small, for each remote of `order`. */
+    async fsckSmall(order, tag) {
+      for (const R of order) {
+        const res = await annex(['fsck', '--fast', '-J4', '--from', R, 'small']);
+        results.fsckJ4[R].push(res.ms);
+        log(`${tag} fsck --fast -J4 --from ${R} ${smallCount} files: ${secs(res.ms)}`);
       }
     },
     /** The end of a run: the remote's start-up (measureStartup), then the servers stopped. */
@@ -660,7 +812,10 @@ function table(head, body) {
  * under it, and the `samples` lines; `against` heads the column annexd is
  * compared with.
  */
-export function markdown({ title, script, info: { started, gitAnnexVersion, revision }, repeat, about, rows, context, notes, samples, against = 'built-in' }) {
+export function markdown({
+  title, script, info: { started, gitAnnexVersion, revision }, repeat, about, rows, context, notes, samples, against = 'built-in',
+  contextTitle = 'Context', contextHead = ['', 'annexd', against],
+}) {
   const args = process.argv.slice(2);
   const runsNote = repeat > 1 ? `median of ${repeat} runs` : 'single run';
   return [
@@ -669,13 +824,14 @@ export function markdown({ title, script, info: { started, gitAnnexVersion, revi
     `- command: \`node ${script}${args.length ? ' ' + args.join(' ') : ''}\` (${runsNote}; order of the two remotes alternates between runs)`,
     `- annexd ${revision} (${ROOT}); dist/ as built there`,
     `- git-annex ${gitAnnexVersion}, node ${process.version}, ${os.cpus().length} CPUs, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.release()}`,
+    `- load average at the end (1, 5, 15 min; the machine may be shared): ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`,
     ...about,
     '',
     table(['Measurement', 'annexd', against, 'ratio', 'target', ''], rows),
     '',
-    '## Context',
+    `## ${contextTitle}`,
     '',
-    table(['', 'annexd', against], context),
+    table(contextHead, context),
     '',
     ...notes,
     '',

@@ -3,7 +3,7 @@
  * annexd-s3 versus git-annex's built-in S3 remote, side by side, against ONE
  * embedded s3rver process (two buckets). Plain Node ESM, built-ins only.
  *
- *   node bench/s3.mjs [--quick] [--repeat N] [--extra] [--keep]
+ *   node bench/s3.mjs [--quick] [--repeat N] [--extra] [--keep]     (across a shaped link: bench/wan.mjs)
  *
  * --quick     256 MiB big file and 200 small files (default 1 GiB and 1000)
  * --repeat N  run every measurement N times and report the median (default 1)
@@ -34,36 +34,19 @@ const EXTRA_REMOTES = ['annexd-single', 'builtin-mp'];
 
 const sizes = lib.parseArgs(SCRIPT, {
   extra: 'also time the big store with annexd single-PUT and built-in multipart remotes',
-  wan: 'both remotes through the shaping proxy: 25 ms each way, 25 MiB/s per connection; counts requests per key',
 });
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
 
 // ------------------------------------------------------------------- main
-
-/** The wide-area link of --wan. */
-const WAN = { latencyMs: 25, bytesPerSecond: 25 * lib.MiB };
-/** The shaping proxy under --wan. */
-let proxy;
-/** --wan: requests each remote sent per phase (first round), by method. */
-const requestCounts = {};
-
-/** Runs `fn` and, on the first round under --wan, records the requests it sent as `phase` of `R`, per key. */
-async function counted(phase, R, keys, first, fn) {
-  const before = proxy?.requests.length ?? 0;
-  await fn();
-  if (!proxy || !first) return;
-  const byMethod = {};
-  for (const r of proxy.requests.slice(before)) byMethod[r.method] = (byMethod[r.method] ?? 0) + 1;
-  (requestCounts[phase] ??= {})[R] = { byMethod, keys };
-}
 
 const results = {
   ...lib.newResults(REMOTES),
   retrieveNoVerify: { annexd: [], builtin: [] },
   annexdTransferOnly: [], // TRANSFER RETRIEVE → TRANSFER-SUCCESS in git-annex's debug trace
   storeExtra: { 'annexd-single': [], 'builtin-mp': [] },
-  fsck: { annexd: [], builtin: [] },
 };
+/** The floor and annexd's process models (lib.processModels), set up in main(). */
+let models;
 
 async function main() {
   const { gitAnnexVersion, haveCurl, revision } = lib.preflight([SERVER_MAIN, REMOTE_MAIN], REMOTE_PROGRAM);
@@ -80,24 +63,20 @@ async function main() {
   });
   const { endpoint: serverEndpoint, port: serverPort, accessKeyId, secretAccessKey } = server.info;
   log(`s3rver at ${serverEndpoint} (pid ${server.child.pid})`);
-  // --wan: both remotes talk to s3rver through one shaped link (the proxy of the fault tests).
-  if (opts.wan) {
-    const { startFaultProxy } = await import('../dist/demo/fault-proxy.js');
-    proxy = await startFaultProxy({ target: serverEndpoint, ...WAN });
-    log(`shaping proxy at ${proxy.url}: ${WAN.latencyMs} ms each way, ${WAN.bytesPerSecond / lib.MiB} MiB/s per connection`);
-  }
-  const endpoint = proxy ? proxy.url : serverEndpoint;
-  const port = proxy ? proxy.port : serverPort;
-  const aenv = { ...env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey };
+  const endpoint = serverEndpoint;
+  const port = serverPort;
+  const nullBin = lib.installNullRemotes(scratch);
+  const aenv = { ...env, PATH: `${nullBin}${path.delimiter}${env.PATH}`, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey };
 
   const repoRun = await lib.initRepo(repo, aenv);
   const { git, annex } = repoRun;
 
-  log('initremote annexd + builtin');
-  await annex([
-    'initremote', 'annexd', 'type=external', 'externaltype=annexd-s3', 'encryption=none',
-    'bucket=bench-annexd', `endpoint=${endpoint}`,
-  ]);
+  log('initremote annexd, annexd-perjob, builtin, and null and null-async (remotes that do nothing)');
+  for (const name of ['annexd', 'annexd-perjob']) {
+    await annex(['initremote', name, 'type=external', 'externaltype=annexd-s3', 'encryption=none', `bucket=bench-${name}`, `endpoint=${endpoint}`]);
+  }
+  await lib.initNullRemotes(annex);
+  models = lib.processModels({ annex, env: aenv, results, perJob: 'annexd-perjob', smallCount: SMALL_COUNT });
   await annex([
     'initremote', 'builtin', 'type=S3', 'encryption=none', 'host=127.0.0.1', `port=${port}`,
     'protocol=http', 'requeststyle=path', 'signature=v4', 'bucket=bench-builtin',
@@ -141,12 +120,12 @@ async function main() {
         log(`${tag} copy --to ${R} ${bigLabel} (--extra): ${(res.ms / 1000).toFixed(2)} s`);
         continue;
       }
-      await counted(`${bigLabel} store`, R, 1, r === 0, () => m.store(R, tag));
+      await m.store(R, tag);
     }
     if (curlUrl) await m.curlPut(curlUrl, tag);
 
     // 1. big file: retrieve (with and without git-annex's own verification)
-    for (const R of order) await counted(`${bigLabel} retrieve`, R, 1, r === 0, () => m.retrieve(R, tag));
+    for (const R of order) await m.retrieve(R, tag);
     for (const R of order) {
       await annex(['drop', '--force', 'big']);
       // The no-verify run carries --debug (for both remotes) so the protocol trace gives
@@ -161,32 +140,13 @@ async function main() {
     }
     if (curlUrl) await m.curlGet(curlUrl, tag);
 
-    // 2. small files: copy -J4, then fsck --fast
-    const before = proxy?.requests.length ?? 0;
+    // 2. small files: copy -J4, then fsck --fast -J4; the same with the remotes that do nothing and annexd per job
     await m.copySmall(order, tag, r === 0);
-    if (proxy && r === 0) {
-      // copySmall runs the remotes one after the other; their requests are told apart by bucket.
-      for (const R of order) {
-        const byMethod = {};
-        for (const q of proxy.requests.slice(before)) if (q.path.includes(`/bench-${R}/`)) byMethod[q.method] = (byMethod[q.method] ?? 0) + 1;
-        (requestCounts[`${SMALL_COUNT} × 4 KiB copy`] ??= {})[R] = { byMethod, keys: SMALL_COUNT };
-      }
-    }
-    for (const R of order) {
-      const fsckStart = proxy?.requests.length ?? 0;
-      const res = await annex(['fsck', '--fast', '--from', R, 'small']);
-      if (proxy && r === 0) {
-        const byMethod = {};
-        for (const q of proxy.requests.slice(fsckStart)) byMethod[q.method] = (byMethod[q.method] ?? 0) + 1;
-        (requestCounts[`${SMALL_COUNT} × 4 KiB fsck --fast`] ??= {})[R] = { byMethod, keys: SMALL_COUNT };
-      }
-      results.fsck[R].push(res.ms);
-      log(`${tag} fsck --fast --from ${R} ${SMALL_COUNT} files: ${(res.ms / 1000).toFixed(2)} s`);
-    }
+    await m.fsckSmall(order, tag);
+    await models.run(r, tag);
   }
 
   // 4. start-up, alternating remote and bare node
-  await proxy?.stop();
   await m.finish(env);
   return { started, gitAnnexVersion, haveCurl, revision };
 }
@@ -200,8 +160,9 @@ function report(info) {
     ratioRow(`${bigLabel} store: copy --to R`, results.store.annexd, results.store.builtin, 1.0),
     ratioRow(`${bigLabel} retrieve: get --from R (incl. sha256 verify)`, results.retrieve.annexd, results.retrieve.builtin, 1.0),
     ratioRow(`${bigLabel} retrieve, annex.verify=false (†)`, results.retrieveNoVerify.annexd, results.retrieveNoVerify.builtin),
-    ratioRow(`${SMALL_COUNT} × 4 KiB: copy -J4 --to R`, results.copyJ4.annexd, results.copyJ4.builtin, 1.2),
-    ratioRow(`${SMALL_COUNT} × 4 KiB: fsck --fast --from R`, results.fsck.annexd, results.fsck.builtin, 1.2),
+    ratioRow(`${SMALL_COUNT} × 4 KiB: copy -J4 --to R`, results.copyJ4.annexd, results.copyJ4.builtin, 1.0),
+    ratioRow(`${SMALL_COUNT} × 4 KiB: fsck --fast -J4 --from R`, results.fsckJ4.annexd, results.fsckJ4.builtin, 1.0),
+    ...models.rows({ copy: results.copyJ4, fsck: results.fsckJ4 }),
     ...lib.remoteRows(bigLabel, results.rssStore, results.rssRetrieve, results.startup),
   ];
 
@@ -220,14 +181,9 @@ function report(info) {
     ctx.push([`${bigLabel} store, built-in multipart (partsize=32MiB)`, '', `${s(b)} (${rate(b)})`]);
   }
   ctx.push(...lib.commonContext(results, BIG_BYTES, bigLabel, info.haveCurl));
-  // --wan: requests per key, as the proxy counted them (first round).
-  const perKey = (c) => (c ? Object.entries(c.byMethod).map(([m, n]) => `${m} ${(n / c.keys).toFixed(2)}`).join(', ') : '—');
-  for (const [phase, byRemote] of Object.entries(requestCounts)) {
-    ctx.push([`requests per key, ${phase}`, perKey(byRemote.annexd), perKey(byRemote.builtin)]);
-  }
 
   const md = lib.markdown({
-    title: `annexd-s3 vs git-annex built-in S3${opts.wan ? `, through a shaped link (${WAN.latencyMs} ms each way, ${WAN.bytesPerSecond / lib.MiB} MiB/s per connection)` : ''}`,
+    title: 'annexd-s3 vs git-annex built-in S3',
     script: SCRIPT,
     info,
     repeat: opts.repeat,
@@ -239,6 +195,9 @@ function report(info) {
     rows,
     context: ctx,
     notes: [
+      'The floor: git-annex\'s own cost per key with an external remote, with nothing stored, as one process per job and',
+      'as one ASYNC process; no external remote can be faster than the faster of the two here.',
+      '',
       '(†) Verification differs by remote type. With annex.verify on (the default), git-annex hashes the built-in',
       'S3 download as it arrives, and tails the file an external remote writes (inotify) to hash it concurrently.',
       'With annex.verify=false the built-in remote skips the hash, but an external remote\'s download is still',
@@ -252,12 +211,13 @@ function report(info) {
       ...(results.annexdTransferOnly.length ? [`- annexd TRANSFER RETRIEVE alone: ${fmt.secs(results.annexdTransferOnly)}`] : []),
       ...(opts.extra ? [`- --extra store: ${fmt.samples(results.storeExtra)}`] : []),
       `- copy -J4: ${fmt.samples(results.copyJ4)}`,
-      `- fsck --fast: ${fmt.samples(results.fsck)}`,
+      `- fsck --fast -J4: ${fmt.samples(results.fsckJ4)}`,
+      ...models.samples(),
       ...lib.remoteSamples(results.rssStore, results.rssRetrieve, results.startup),
     ],
   });
 
-  lib.writeReport(opts.wan ? 's3-wan' : 's3', info.started, md);
+  lib.writeReport('s3', info.started, md);
 }
 
 await lib.runBench(SCRIPT, opts, main, report);

@@ -11,8 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, statfsSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as lib from './lib.mjs';
 import { DAV_USER as USER, LIGHTTPD, MOD_WEBDAV, startLighttpd } from './servers.mjs';
@@ -26,41 +25,11 @@ const REMOTES = ['annexd', 'builtin'];
 const sizes = lib.parseArgs(SCRIPT);
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
 
-// ------------------------------------------------------ the null remote
-
-/**
- * An external special remote that answers every request at once and stores
- * nothing (not ASYNC: -J4 starts four): what git-annex itself spends per key
- * on an external remote, the floor under any external remote's copy -J4.
- */
-const NULL_REMOTE = `#!/usr/bin/env node
-const out = (s) => process.stdout.write(s + '\\n');
-out('VERSION 2');
-require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
-  const [c, a, b] = line.split(' ');
-  out(c === 'EXTENSIONS' ? 'EXTENSIONS' : c === 'INITREMOTE' ? 'INITREMOTE-SUCCESS' : c === 'PREPARE' ? 'PREPARE-SUCCESS'
-    : c === 'CHECKPRESENT' ? 'CHECKPRESENT-FAILURE ' + a : c === 'TRANSFER' ? 'TRANSFER-SUCCESS ' + a + ' ' + b
-    : c === 'REMOVE' ? 'REMOVE-SUCCESS ' + a : 'UNSUPPORTED-REQUEST');
-});
-`;
-
-/**
- * Where the scratch directory goes: /dev/shm (tmpfs) when it has room for the
- * run's copies of the big file (about 6), so that disk write-back (here: ext4
- * with synchronous discard on a shared virtual disk) does not swamp the
- * differences between the clients; else the system temp dir.
- */
-function scratchBase() {
-  try {
-    const st = statfsSync('/dev/shm');
-    if (st.bavail * st.bsize > 6 * BIG_BYTES) return '/dev/shm';
-  } catch {}
-  return os.tmpdir();
-}
-
 // ------------------------------------------------------------------- main
 
-const results = { ...lib.newResults(REMOTES), copyJ4Null: [] };
+const results = lib.newResults(REMOTES);
+/** The floor and annexd's process models (lib.processModels), set up in main(). */
+let models;
 
 async function main() {
   const { gitAnnexVersion, haveCurl, revision } = lib.preflight([REMOTE_MAIN], REMOTE_PROGRAM);
@@ -70,25 +39,25 @@ async function main() {
     throw new BenchError('lighttpd with its WebDAV module is needed: apt-get install lighttpd lighttpd-mod-webdav');
   }
   const started = new Date();
-  const base = scratchBase();
+  const base = lib.scratchBase(6 * BIG_BYTES);
   const { scratch, repo, env } = lib.makeScratch('webdav', ['GIT_', 'WEBDAV_', 'ANNEXD_'], base);
   log(`scratch ${scratch}; ${bigLabel} file, ${SMALL_COUNT} x 4 KiB files, repeat ${opts.repeat}`);
 
   const password = randomBytes(12).toString('hex');
   const dav = await startLighttpd(path.join(scratch, 'lighttpd'), password);
   log(`lighttpd at ${dav.url} (pid ${dav.child.pid})`);
-  const nullBin = path.join(scratch, 'bin');
-  mkdirSync(nullBin);
-  writeFileSync(path.join(nullBin, 'git-annex-remote-annexd-bench-null'), NULL_REMOTE, { mode: 0o755 });
+  const nullBin = lib.installNullRemotes(scratch);
   const denv = { ...env, PATH: `${nullBin}${path.delimiter}${env.PATH}`, WEBDAV_USERNAME: USER, WEBDAV_PASSWORD: password };
 
   const repoRun = await lib.initRepo(repo, denv);
   const { annex } = repoRun;
 
-  log('initremote annexd, builtin and null (a remote that does nothing)');
+  log('initremote annexd, annexd-perjob, builtin, and null and null-async (remotes that do nothing)');
   await annex(['initremote', 'annexd', 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=${dav.url}/annexd`]);
+  await annex(['initremote', 'annexd-perjob', 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=${dav.url}/annexd-perjob`]);
   await annex(['initremote', 'builtin', 'type=webdav', 'encryption=none', `url=${dav.url}/builtin`]);
-  await annex(['initremote', 'null', 'type=external', 'externaltype=annexd-bench-null', 'encryption=none']);
+  await lib.initNullRemotes(annex);
+  models = lib.processModels({ annex, env: denv, results, perJob: 'annexd-perjob', smallCount: SMALL_COUNT });
 
   await lib.addBenchFiles(repo, repoRun, sizes);
 
@@ -103,10 +72,7 @@ async function main() {
 
   for (let r = 0; r < opts.repeat; r++) {
     const { order, tag } = await m.round(r, opts.repeat); // the two remotes alternate
-    if (r > 0) {
-      await annex(['drop', '--force', '-J4', '--from', 'null', 'small']);
-      await curl(['-X', 'DELETE', curlUrl, '-o', '/dev/null']);
-    }
+    if (r > 0) await curl(['-X', 'DELETE', curlUrl, '-o', '/dev/null']);
     // 1. big file: store, and the same file with curl -T (after the remotes on even rounds, before on odd ones)
     if (r % 2) await m.curlPut(curlUrl, tag);
     for (const R of order) await m.store(R, tag);
@@ -114,11 +80,10 @@ async function main() {
     // 2. big file: retrieve (git-annex verifies the sha256), then curl GET
     for (const R of order) await m.retrieve(R, tag);
     await m.curlGet(curlUrl, tag);
-    // 3. small files: copy -J4, and to the remote that does nothing
+    // 3. small files: copy -J4 and fsck --fast -J4; the same with the remotes that do nothing and annexd per job
     await m.copySmall(order, tag, r === 0);
-    const res = await annex(['copy', '-J4', '--to', 'null', 'small']);
-    results.copyJ4Null.push(res.ms);
-    log(`${tag} copy -J4 --to null (a remote that does nothing) ${SMALL_COUNT} files: ${fmt.s(res.ms)}`);
+    await m.fsckSmall(order, tag);
+    await models.run(r, tag);
   }
 
   await m.finish(env);
@@ -128,13 +93,14 @@ async function main() {
 // ----------------------------------------------------------------- report
 
 function report(info) {
-  const { s } = fmt;
   const speed = (mss) => fmt.rate(BIG_BYTES, median(mss));
   const rows = [
     ratioRow(`${bigLabel} store: copy --to R`, results.store.annexd, results.store.builtin),
     ratioRow(`${bigLabel} store: annexd copy --to R vs one curl -T PUT`, results.store.annexd, results.curlPut, 1.25, 'curl -T: '),
     ratioRow(`${bigLabel} retrieve: get --from R (incl. sha256 verify)`, results.retrieve.annexd, results.retrieve.builtin),
-    ratioRow(`${SMALL_COUNT} × 4 KiB: copy -J4 --to R`, results.copyJ4.annexd, results.copyJ4.builtin, 0.5),
+    ratioRow(`${SMALL_COUNT} × 4 KiB: copy -J4 --to R`, results.copyJ4.annexd, results.copyJ4.builtin, 1.0),
+    ratioRow(`${SMALL_COUNT} × 4 KiB: fsck --fast -J4 --from R`, results.fsckJ4.annexd, results.fsckJ4.builtin, 1.0),
+    ...models.rows({ copy: results.copyJ4, fsck: results.fsckJ4 }),
     ...lib.remoteRows(bigLabel, results.rssStore, results.rssRetrieve, results.startup),
   ];
 
@@ -143,8 +109,6 @@ function report(info) {
     [`${bigLabel} store / curl -T`, (median(results.store.annexd) / median(results.curlPut)).toFixed(2),
       (median(results.store.builtin) / median(results.curlPut)).toFixed(2)],
     [`${bigLabel} retrieve throughput (incl. verify)`, speed(results.retrieve.annexd), speed(results.retrieve.builtin)],
-    [`${SMALL_COUNT} × 4 KiB: copy -J4 --to an external remote that does nothing (‡)`,
-      `${s(median(results.copyJ4Null))} (${(median(results.copyJ4Null) / median(results.copyJ4.builtin)).toFixed(2)} × built-in)`, ''],
     ...lib.commonContext(results, BIG_BYTES, bigLabel, true),
   ];
 
@@ -161,13 +125,15 @@ function report(info) {
     rows,
     context: ctx,
     notes: [
-      '(‡) git-annex\'s own cost per key with an external remote (protocol, location log), with nothing stored:',
-      'no external remote can copy faster than this on this machine.',
+      'The floor: git-annex\'s own cost per key with an external remote (protocol, location log), with nothing stored,',
+      'as one process per job and as one ASYNC process; no external remote can be faster than the faster of the two here.',
     ],
     samples: [
       `- store: ${fmt.samples(results.store)}; curl -T: ${fmt.secs(results.curlPut)}`,
       `- retrieve: ${fmt.samples(results.retrieve)}; curl GET: ${fmt.secs(results.curlGet)}`,
-      `- copy -J4: ${fmt.samples(results.copyJ4)}; do-nothing external remote: ${fmt.secs(results.copyJ4Null)}`,
+      `- copy -J4: ${fmt.samples(results.copyJ4)}`,
+      `- fsck --fast -J4: ${fmt.samples(results.fsckJ4)}`,
+      ...models.samples(),
       ...lib.remoteSamples(results.rssStore, results.rssRetrieve, results.startup),
     ],
   });

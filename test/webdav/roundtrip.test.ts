@@ -24,6 +24,8 @@ describe.each(DAV_KINDS)('annexd-webdav on %s with real git-annex', (kind) => {
     // git-annex --debug logs every process it starts.
     const started = out.split('\n').filter((l) => /process \[\d+\].*git-annex-remote-annexd-webdav/.test(l));
     expect(started, out.slice(0, 2000)).toHaveLength(1);
+    // The hash directories are computed, not asked of git-annex key by key.
+    expect(out).not.toMatch(/DIRHASH/);
 
     // Layout: <url>/<DIRHASH-LOWER><key>, and no temporary uploads left behind.
     const stored = await listFiles(join(suite.dav.root, basename(url)));
@@ -63,6 +65,42 @@ describe.each(DAV_KINDS)('requests per store on %s', (kind) => {
       // A presence check (Depth 0) per key, and one listing of .annexd-tmp/ for the whole run.
       expect(count('PROPFIND')).toBeLessThanOrEqual(12 + 1);
       expect(sent.filter((r) => r.method === 'PROPFIND' && r.path.includes('/.annexd-tmp/'))).toHaveLength(1);
+    });
+  });
+});
+
+describe.each(DAV_KINDS)('round trips per store on %s', (kind) => {
+  const suite = useDavSuite(kind);
+
+  it('the key\'s new hash directories are made while the body goes up: the PUT leaves before the second MKCOL', async () => {
+    // 20 ms each way: each MKCOL waits for the answer to the one above it.
+    await withFaultProxy({ target: suite.dav.url, latencyMs: 20 }, async (proxy) => {
+      const repo = await AnnexRepo.create(suite.sandbox, 'overlap');
+      await initDavRemote(repo, suite.dav, 'overlap', [], through(proxy, suite.dav.collection('overlap')));
+      const names = ['first.txt', 'second-a.txt', 'second-b.txt'];
+      for (const n of names) await repo.write(n, `${n}\n`);
+      await repo.commitAll();
+      const dirsOf = async (n: string): Promise<string> =>
+        (await repo.ok('git', 'annex', 'examinekey', '--format=${hashdirlower}', await repo.key(n))).stdout.trim();
+      // A file whose top hash directory is new too (the two candidates both sharing first.txt's: 1 in 16 million).
+      const firstTop = (await dirsOf('first.txt')).split('/')[0];
+      let second = names[1] as string;
+      if ((await dirsOf(second)).split('/')[0] === firstTop) second = names[2] as string;
+      const dirs = await dirsOf(second);
+      // One process for both, one after the other: the second store finds .annexd-tmp/ made.
+      const from = proxy.requests.length;
+      await repo.ok('git', 'annex', 'copy', '--to', 'overlap', 'first.txt', second);
+      const all = proxy.requests.slice(from).map((r) => `${r.method} ${decodeURIComponent(r.path)}`);
+      const sent = all.slice(all.findIndex((l) => l.startsWith('MOVE ')) + 1);
+      const put = sent.findIndex((l) => l.startsWith('PUT ') && l.includes('/.annexd-tmp/'));
+      const mkcolTop = sent.findIndex((l) => l.startsWith('MKCOL ') && l.endsWith(`/${dirs.split('/')[0]}/`));
+      const mkcolLeaf = sent.findIndex((l) => l.startsWith('MKCOL ') && l.endsWith(`/${dirs}`));
+      const move = sent.findIndex((l) => l.startsWith('MOVE '));
+      expect(mkcolTop, sent.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(put, sent.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(put, sent.join('\n')).toBeLessThan(mkcolLeaf);
+      expect(mkcolLeaf, sent.join('\n')).toBeLessThan(move);
+      await repo.ok('git', 'annex', 'fsck', '--from', 'overlap', second);
     });
   });
 });

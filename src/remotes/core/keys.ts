@@ -1,4 +1,5 @@
 /** Facts git-annex encodes in a key's name. */
+import { createHash } from 'node:crypto';
 import type { RequestContext } from '../../protocol/contract.js';
 
 /** The key's fields between the backend name and "--": s (size), S (chunk size), C (chunk number), m (mtime). */
@@ -50,4 +51,23 @@ export function holdsKey(key: string, held: Held, ctx: RequestContext): boolean 
   if (held.size === undefined || expected === undefined || held.size === expected) return true;
   void ctx.annex.debug(`${key}: the server holds ${held.size} bytes under its name, not ${expected}: not its content (a cut upload?)`);
   return false;
+}
+
+/**
+ * git-annex's DIRHASH-LOWER of a key ("381/82d/"), computed here: asking is a
+ * round trip through git-annex for every request on a key, which under -J8
+ * costs more than the MD5. As git-annex's hashDirLower with its two levels
+ * (the protocol's DIRHASH-LOWER): the first six hex digits of the MD5 of the
+ * key without its chunk fields (-S, -C), so a chunk lives beside its key.
+ * Undefined for a key that is not printable ASCII, whose bytes on the wire
+ * this string may not spell: ask git-annex then.
+ */
+export function dirhashLower(key: string): string | undefined {
+  if (!/^[\x21-\x7e]+$/.test(key)) return undefined;
+  const sep = key.indexOf('--');
+  if (sep < 0) return undefined;
+  const [backend, ...rest] = key.slice(0, sep).split('-');
+  const unchunked = [backend, ...rest.filter((f) => !/^[SC]\d+$/.test(f))].join('-') + key.slice(sep);
+  const h = createHash('md5').update(unchunked).digest('hex');
+  return `${h.slice(0, 3)}/${h.slice(3, 6)}/`;
 }

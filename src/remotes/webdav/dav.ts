@@ -171,10 +171,14 @@ export class DavStore {
     const size = await fileSize(file);
     const target = this.path(rel);
     const dir = parentOf(target) ?? '';
-    // Both collections first (remembered, so usually free): lighttpd answers an empty PUT
-    // into a missing collection with 500, not 409, and rclone a MOVE into one with 403.
-    await Promise.all([this.ensureCollection(this.tmpDir, t, false), this.ensureCollection(dir, t, false)]);
-    await this.sweepOnce(t);
+    // Each collection before the request that needs it (remembered, so usually free): lighttpd
+    // answers an empty PUT into a missing collection with 500, not 409, and rclone a MOVE into
+    // one with 403. The target's new hash directories are made while the body goes up, and the
+    // leftover sweep runs beside it too: across a wide-area link, round trips in a row are the cost.
+    const dirReady = this.ensureCollection(dir, t, false);
+    dirReady.catch(() => undefined); // awaited before the MOVE; a failed PUT must not leave it unhandled
+    const swept = this.sweepOnce(t);
+    await this.ensureCollection(this.tmpDir, t, false);
     let tmp = '';
     try {
       await this.retry('store', t, async () => {
@@ -203,10 +207,13 @@ export class DavStore {
           throw err;
         }
       });
+      await dirReady;
       await this.movePath(tmp, target, t);
     } catch (err) {
       if (tmp) await this.discard(tmp);
       throw err;
+    } finally {
+      await swept;
     }
   }
 

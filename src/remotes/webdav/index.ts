@@ -9,7 +9,7 @@ import type { WireName } from '../../protocol/wire.js';
 import type { Backend, BackendDefinition, ExportBackend, TransferContext } from '../core/backend.js';
 import { credentialKnown, type Credential } from '../core/credentials.js';
 import { checkedExportName, encodePathBytes } from '../core/export-names.js';
-import { holdsKey, keySize } from '../core/keys.js';
+import { dirhashLower, holdsKey, keySize } from '../core/keys.js';
 import { rememberCredential } from '../core/local-creds.js';
 import { TMP_COLLECTION, webdavSchema, webdavSettings, type WebdavSettings } from './config.js';
 import { CREDS_SETTING, resolveWebdavCredential } from './credentials.js';
@@ -49,9 +49,9 @@ class WebdavBackend implements Backend {
     };
   }
 
-  /** Where a key lives: <DIRHASH-LOWER><key>, asked of git-annex so the layout matches its own. */
+  /** Where a key lives: <DIRHASH-LOWER><key>, git-annex's layout (computed here; asked of git-annex for a key that is not ASCII). */
   private async keyPath(key: string, ctx: RequestContext): Promise<string> {
-    return encodePath((await ctx.annex.dirhashLower(key)) + key);
+    return encodePath((dirhashLower(key) ?? (await ctx.annex.dirhashLower(key))) + key);
   }
 
   async store(key: string, file: LocalPath, t: TransferContext): Promise<void> {
