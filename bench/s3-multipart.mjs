@@ -2,7 +2,7 @@
 /**
  * The sweep behind annexd-s3's multipart defaults: one big file stored through
  * the shaping proxy (25 ms each way, 25 MiB/s per connection, as
- * `bench/s3.mjs --wan`) with every combination of part size and parallel parts,
+ * `bench/wan.mjs`) with every combination of part size and parallel parts,
  * a single PUT, and git-annex's built-in S3 remote as the reference, in one
  * run against one s3rver; then smaller files, single PUT against multipart, for
  * the threshold. Plain Node ESM, built-ins only.
