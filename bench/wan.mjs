@@ -238,7 +238,7 @@ function report(info) {
     repeat: opts.repeat,
     about: [
       `- one shaping proxy per server (src/demo/fault-proxy.ts), shared by annexd and the built-in remote; files in ${info.base}`,
-      '- annexd: defaults (S3: multipart from 32 MiB, 32 MiB parts (smaller when a file has fewer than 8), 8 at once, at most 16 part requests per process; downloads from 64 MiB in 16 MiB ranges over 8 connections); built-in: `type=S3 signature=v4` (one PUT), `type=webdav`',
+      '- annexd: defaults (S3: multipart from 32 MiB, 32 MiB parts (smaller when a file has fewer than 8), 8 at once, at most 16 part requests per process; downloads from 64 MiB in 16 MiB ranges over 4 connections); built-in: `type=S3 signature=v4` (one PUT), `type=webdav`',
       '- ratio = annexd / built-in; < 1 means annexd is faster. Targets are shown, not asserted.',
     ],
     rows,
