@@ -48,6 +48,8 @@ export interface FaultRule {
   atByte?: number;
   /** Stalls: how long (default: the proxy's stallMs). */
   stallMs?: number;
+  /** Stalls: instead of a time, until this settles (a test's "hold it here until I have done X"). */
+  until?: Promise<unknown>;
   /** Cuts: reset (RST, unread data is lost) instead of close (FIN); default: either, at random. */
   rst?: boolean;
 }
@@ -171,6 +173,7 @@ interface Decision {
   rule: { times: number } | undefined;
   atByte: number | undefined;
   stallMs: number;
+  until: Promise<unknown> | undefined;
   rst: boolean;
 }
 
@@ -197,6 +200,7 @@ class Schedule {
       rule,
       atByte: rule?.atByte,
       stallMs: rule?.stallMs ?? this.o.stallMs ?? 1000,
+      until: rule?.until,
       rst: rule?.rst ?? this.pick(2) === 1,
     });
     for (const rule of this.rules) {
@@ -418,6 +422,20 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Waits for `p` to settle either way, or rejects with a cut when the connection is closed first. */
+function settledOrCut(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Cut());
+    const onAbort = (): void => reject(new Cut());
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    p.then(done, done);
+  });
+}
+
 /** Forwards one message's bytes (to nowhere when discarding), stalling or cutting at planned offsets. */
 class Gate {
   private pos = 0;
@@ -442,7 +460,8 @@ class Gate {
       this.strike(at);
       if (at !== this.stallAt) throw new Cut(this.decision?.rst);
       this.stallAt = undefined;
-      await sleep(this.decision?.stallMs ?? 0, this.signal);
+      const until = this.decision?.until;
+      await (until ? settledOrCut(until, this.signal) : sleep(this.decision?.stallMs ?? 0, this.signal));
     }
     await this.to?.write(data);
     this.pos += data.length;

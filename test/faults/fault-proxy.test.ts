@@ -226,6 +226,22 @@ describe('fault proxy', () => {
     });
   });
 
+  it('holds a stall until a promise settles, then the body goes on intact', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    await withProxy({ plan: [{ fault: 'stall', match: (r) => r.method === 'GET', atByte: 100_000, until: released }] }, async (proxy, agent) => {
+      let done = false;
+      const pending = call(proxy, agent, 'GET', '/blob').finally(() => (done = true));
+      while (proxy.injected.stall === 0) await new Promise((r) => setTimeout(r, 10));
+      // Held with no time limit: still pending well after the default stall would have ended.
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(done).toBe(false);
+      release();
+      expect((await pending).body.equals(BLOB)).toBe(true);
+      expect(proxy.requests[0]?.offset).toBe(100_000);
+    });
+  });
+
   it('ends a stall when stopped', async () => {
     const proxy = await startFaultProxy({ target, plan: [{ fault: 'stall', stallMs: 600_000 }] });
     const agent = new http.Agent({ keepAlive: true });

@@ -217,6 +217,8 @@ describe('a multipart copy whose source changes meanwhile', () => {
     const bucket = await initS3Remote(repo, s3, 'changing');
     await c.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: randomBytes(12 * MiB) }));
     let replaced: Promise<unknown> | undefined;
+    let held!: () => void;
+    const sourceReplaced = new Promise<void>((r) => (held = r));
     try {
       // CreateMultipartUpload's answer is held back while the source is replaced: the HEAD saw the old version.
       await withFaultProxy(
@@ -226,10 +228,10 @@ describe('a multipart copy whose source changes meanwhile', () => {
             {
               fault: 'stall',
               atByte: 0,
-              stallMs: 3000,
+              until: sourceReplaced,
               match: (r) => {
                 const hit = r.method === 'POST' && r.path.includes('?uploads');
-                if (hit) replaced = c.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: 'another version' }));
+                if (hit) replaced = c.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: 'another version' })).finally(held);
                 return hit;
               },
             },

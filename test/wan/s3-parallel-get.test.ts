@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
+import { until } from '../support/kill.js';
 import { through, withFaultProxy } from '../support/fault-proxy.js';
 import { initS3Remote, useS3Suite } from '../support/s3.js';
 
@@ -82,19 +83,27 @@ describe('annexd-s3 parallel ranged downloads', () => {
   it('an object that changes mid-download is never assembled from two versions', async () => {
     const { bucket, file, key } = await remoteWithFile('changing', 24);
     const client = new S3Client({ endpoint: suite.s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: suite.s3.accessKeyId, secretAccessKey: suite.s3.secretAccessKey } });
+    let replaced!: () => void;
+    const replacedOnServer = new Promise<void>((r) => (replaced = r));
+    const first = `bytes=0-${4 * MiB - 1}`;
     await withFaultProxy(
       {
         target: suite.s3.endpoint,
-        // The first range (fetched alone, it fixes the version) stalls while the object is replaced.
-        plan: [{ fault: 'stall', match: (r) => r.method === 'GET' && r.headers.range === `bytes=0-${4 * MiB - 1}`, atByte: 1000, stallMs: 1500 }],
+        // The first range (fetched alone, it fixes the version) is held mid-body until the object has been
+        // replaced: by then the server has answered its head with the old version, whatever the machine's load.
+        plan: [{ fault: 'stall', match: (r) => r.method === 'GET' && r.headers.range === first, atByte: 1000, until: replacedOnServer }],
       },
       async (proxy) => {
         await viaProxy('changing', proxy.url);
         const getting = repo.run('git', ['annex', '--debug', 'get', '--from', 'changing', file]);
-        await new Promise((r) => setTimeout(r, 400));
+        let exited = false;
+        void getting.finally(() => (exited = true));
+        await until('the first range to be held by the proxy', () => exited || proxy.requests.some((r) => r.range === first && r.fault === 'stall'));
         await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: randomBytes(24 * MiB) }));
+        replaced();
         const r = await getting;
         const out = r.stdout + r.stderr;
+        expect(proxy.injected.stall, 'the download was held while the object was replaced').toBe(1);
         // The change was seen, the download started over once, and the new bytes fail git-annex's checksum.
         expect(out).toMatch(/changed on the server during the download/);
         expect(r.code).not.toBe(0);

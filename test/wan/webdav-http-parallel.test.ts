@@ -8,11 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo, createSandbox, initExternalRemote, type Sandbox } from '../support/annex.js';
 import { through, withFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startWebSources, type WebSources } from '../support/http-sources.js';
 import { freePort, waitForHttp } from '../support/servers.js';
+import { until } from '../support/kill.js';
 import { requireTool } from '../support/tools.js';
 import { DAV_KINDS, startTestDav, type TestDav } from '../support/webdav.js';
 
@@ -115,21 +117,32 @@ describe('a file replaced on the WebDAV server mid-download', () => {
     await repo.ok('git', 'annex', 'export', 'main', '--to', 'dav');
     await repo.ok('git', 'annex', 'drop', '--force', 'big.bin');
     const onDisk = join(dav.root, new URL(url).pathname.replace(/^\/dav\//, ''), 'big.bin');
+    let replaced!: () => void;
+    const replacedOnDisk = new Promise<void>((r) => (replaced = r));
+    const first = `bytes=0-${4 * MiB - 1}`;
     await withFaultProxy(
-      // 3 s: past lighttpd's stat cache (about a second), which would otherwise name the new file by the old one's ETag.
-      { target: dav.url, plan: [{ fault: 'stall', match: (r) => r.method === 'GET' && r.headers.range === `bytes=0-${4 * MiB - 1}`, atByte: 1000, stallMs: 3000 }] },
+      // The first range (fetched alone, it fixes the version) is held mid-body until the file has been replaced
+      // and 2 s more: past lighttpd's stat cache (about a second), which would otherwise name the new file by the old one's ETag.
+      {
+        target: dav.url,
+        plan: [{ fault: 'stall', match: (r) => r.method === 'GET' && r.headers.range === first, atByte: 1000, until: replacedOnDisk.then(() => sleep(2000)) }],
+      },
       async (proxy) => {
         await repo.ok('git', 'annex', 'enableremote', 'dav', `url=${through(proxy, url)}`);
         const getting = repo.run('git', ['annex', '--debug', 'get', 'big.bin']);
-        await new Promise((r) => setTimeout(r, 500));
-        // The first range (fetched alone, it fixes the version) is stalled; meanwhile the file is
-        // replaced atomically, as an upload by another client would be: new content, same size, new ETag.
+        let exited = false;
+        void getting.finally(() => (exited = true));
+        // lighttpd gives no version, so its download is one plain GET: that one is the request held.
+        await until('the first download request to be held by the proxy', () => exited || proxy.requests.some((r) => r.method === 'GET' && r.fault === 'stall'));
+        // Meanwhile the file is replaced atomically, as an upload by another client would be: new content, same size, new ETag.
         await writeFile(`${onDisk}.new`, randomBytes(24 * MiB));
         const later = new Date(Date.now() + 5000);
         await utimes(`${onDisk}.new`, later, later);
         await rename(`${onDisk}.new`, onDisk);
+        replaced();
         const r = await getting;
         const out = r.stdout + r.stderr;
+        expect(proxy.injected.stall, 'the download was held while the file was replaced').toBe(1);
         if (kind === 'lighttpd') {
           // No version to hold ranges to: one stream from one open file, the old version whole.
           expect(r.code, out).toBe(0);
