@@ -1,11 +1,11 @@
 /**
  * The servers the benchmarks run on 127.0.0.1: the embedded S3 server
- * (dist/demo/s3-server-main.js, s3rver behind the SigV4 verifier) and
- * lighttpd + mod_webdav. Each is tracked by lib.mjs, so it never outlives
- * the run. Used by bench/s3.mjs, bench/webdav.mjs and bench/push.mjs.
+ * (dist/demo/s3-server-main.js, s3rver behind the SigV4 verifier),
+ * lighttpd + mod_webdav and Apache + mod_dav_fs. Each is tracked by
+ * lib.mjs, so it never outlives the run. Used by the benches under bench/.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import * as lib from './lib.mjs';
@@ -72,8 +72,7 @@ function freePort() {
 export async function startLighttpd(dir, password) {
   for (const d of ['www/dav', 'logs', 'upload']) mkdirSync(path.join(dir, d), { recursive: true });
   writeFileSync(path.join(dir, 'users'), `${DAV_USER}:${password}\n`, { mode: 0o600 });
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+  return foregroundDav('lighttpd', path.join(dir, 'logs', 'error.log'), async (port) => {
     const conf = path.join(dir, `lighttpd-${port}.conf`);
     writeFileSync(
       conf,
@@ -94,7 +93,35 @@ $HTTP["url"] =~ "^/dav($|/)" {
 }
 `,
     );
-    const child = spawn(LIGHTTPD, ['-D', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return { conf, child: spawn(LIGHTTPD, ['-D', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] }) };
+  });
+}
+
+/**
+ * Apache + mod_dav_fs (strong ETags, so WebDAV downloads come in parallel
+ * ranges) in the foreground, with the config the tests use
+ * (dist/demo/apache-dav.js), user DAV_USER; resolves once /dav/ answers 401.
+ */
+export async function startApache(dir, password) {
+  const { writeApacheDavConfig } = await import('../dist/demo/apache-dav.js');
+  // Its workers run as www-data and must pass through the (0700) scratch directory: execute, not list.
+  mkdirSync(dir, { recursive: true });
+  chmodSync(path.dirname(dir), 0o711);
+  return foregroundDav('apache2', path.join(dir, 'logs', 'error.log'), async (port) => {
+    const conf = await writeApacheDavConfig(dir, port, DAV_USER, password);
+    return { conf, child: spawn('apache2', ['-f', conf, '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'pipe'] }) };
+  });
+}
+
+/**
+ * Starts a WebDAV server as our child on a free port (`launch(port)`), and
+ * waits until http://127.0.0.1:PORT/dav/ asks for credentials; once more on
+ * another port when that one was taken meanwhile.
+ */
+async function foregroundDav(name, errorLogFile, launch) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const { conf, child } = await launch(port);
     lib.trackServer(child);
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
@@ -111,13 +138,18 @@ $HTTP["url"] =~ "^/dav($|/)" {
       if (status) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    await lib.stopServers();
+    // Only this server: the others of the run (say, the S3 server) stay up.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
     if (attempt < 2) continue; // the port may have been taken meanwhile: once more on another
     let errorLog = '';
     try {
-      errorLog = readFileSync(path.join(dir, 'logs', 'error.log'), 'utf8');
+      errorLog = readFileSync(errorLogFile, 'utf8');
     } catch {}
     const tail = (stderr + errorLog).trim().split('\n').slice(-10).join('\n');
-    throw new BenchError(`lighttpd did not come up on 127.0.0.1 (config ${conf})${tail ? '\n' + tail : ''}`);
+    throw new BenchError(`${name} did not come up on 127.0.0.1 (config ${conf})${tail ? '\n' + tail : ''}`);
   }
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
  * annexd versus git-annex's built-in remotes across a wide-area link: S3 (the
- * embedded s3rver-based server) and WebDAV (lighttpd + mod_webdav), each
+ * embedded s3rver-based server) and WebDAV (lighttpd + mod_webdav; and Apache
+ * + mod_dav_fs for the big file, whose strong ETags allow parallel ranges), each
  * behind the shaping proxy (src/demo/fault-proxy.ts) at 25 ms each way and
  * 25 MiB/s per connection. annexd and the built-in remote go through the SAME
  * proxy in one run; the proxy's per-method counts give requests per key.
  *
- *   node bench/wan.mjs [--quick] [--repeat N] [--perjob] [--no-s3] [--no-webdav] [--keep]
+ *   node bench/wan.mjs [--quick] [--repeat N] [--perjob] [--no-s3] [--no-webdav] [--no-apache] [--keep]
  *
  * Writes its tables also to bench/out/wan-<timestamp>.md. See bench/README.md.
  */
@@ -15,15 +16,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as lib from './lib.mjs';
-import { DAV_USER, LIGHTTPD, MOD_WEBDAV, startLighttpd, startS3Server } from './servers.mjs';
+import { DAV_USER, LIGHTTPD, MOD_WEBDAV, startApache, startLighttpd, startS3Server } from './servers.mjs';
 
 const { BenchError, MiB, fmt, log, median } = lib;
 const SCRIPT = 'bench/wan.mjs';
 const PROGRAMS = {
   s3: path.join(lib.BIN, 'git-annex-remote-annexd-s3'),
   webdav: path.join(lib.BIN, 'git-annex-remote-annexd-webdav'),
+  apache: path.join(lib.BIN, 'git-annex-remote-annexd-webdav'),
 };
-const BUILT = ['demo/s3-server-main.js', 'demo/fault-proxy.js', 'remotes/s3/main.js', 'remotes/webdav/main.js'].map((f) =>
+const BUILT = ['demo/s3-server-main.js', 'demo/fault-proxy.js', 'demo/apache-dav.js', 'remotes/s3/main.js', 'remotes/webdav/main.js'].map((f) =>
   path.join(lib.ROOT, 'dist', f),
 );
 /** The link of issue 14. */
@@ -35,12 +37,19 @@ const sizes = lib.parseArgs(
   {
     perjob: 'also run annexd\'s small-file phases with one remote process per job (ANNEXD_NO_ASYNC=1)',
     'no-s3': 'skip S3',
-    'no-webdav': 'skip WebDAV',
+    'no-webdav': 'skip WebDAV (both servers)',
+    'no-apache': 'skip WebDAV on Apache (the big file only: lighttpd has the small-file phases)',
   },
   { full: [1024 * MiB, 500], quick: [128 * MiB, 100] },
 );
 const { opts, bigBytes: BIG_BYTES, smallCount: SMALL_COUNT, bigLabel } = sizes;
-const PROTOCOLS = [...(opts['no-s3'] ? [] : ['s3']), ...(opts['no-webdav'] ? [] : ['webdav'])];
+const PROTOCOLS = [
+  ...(opts['no-s3'] ? [] : ['s3']),
+  ...(opts['no-webdav'] ? [] : ['webdav']),
+  ...(opts['no-webdav'] || opts['no-apache'] ? [] : ['apache']),
+];
+/** Protocols measured with the big file only. */
+const BIG_ONLY = new Set(['apache']);
 if (!PROTOCOLS.length) {
   process.stderr.write(`${SCRIPT}: --no-s3 and --no-webdav leave nothing to measure\n`);
   process.exit(2);
@@ -68,6 +77,11 @@ async function main() {
       throw new BenchError('lighttpd with its WebDAV module is needed: apt-get install lighttpd lighttpd-mod-webdav');
     }
   }
+  if (PROTOCOLS.includes('apache')) {
+    const ap = spawnSync('apache2', ['-v'], { encoding: 'utf8' });
+    const ht = spawnSync('htpasswd', ['-h'], { encoding: 'utf8' });
+    if (ap.error || ap.status !== 0 || ht.error) throw new BenchError('Apache is needed (or pass --no-apache): apt-get install apache2 apache2-utils');
+  }
   const started = new Date();
   // The repository, both servers' copies of the big file and git-annex's temporary copies.
   const base = lib.scratchBase(8 * BIG_BYTES);
@@ -89,12 +103,13 @@ async function main() {
     renv.AWS_ACCESS_KEY_ID = server.info.accessKeyId;
     renv.AWS_SECRET_ACCESS_KEY = server.info.secretAccessKey;
   }
-  let dav;
-  if (PROTOCOLS.includes('webdav')) {
-    const password = randomBytes(12).toString('hex');
-    dav = await startLighttpd(path.join(scratch, 'lighttpd'), password);
-    proxies.webdav = await startFaultProxy({ target: dav.url, ...WAN });
-    log(`lighttpd at ${dav.url}, through the shaping proxy at ${proxies.webdav.url}`);
+  const davs = {}; // davs[P] = { url } of lighttpd (webdav) and Apache (apache), one user and password for both
+  const password = randomBytes(12).toString('hex');
+  for (const [P, name, start] of [['webdav', 'lighttpd', startLighttpd], ['apache', 'apache', startApache]]) {
+    if (!PROTOCOLS.includes(P)) continue;
+    davs[P] = await start(path.join(scratch, name), password);
+    proxies[P] = await startFaultProxy({ target: davs[P].url, ...WAN });
+    log(`${name} at ${davs[P].url}, through the shaping proxy at ${proxies[P].url}`);
     renv.WEBDAV_USERNAME = DAV_USER;
     renv.WEBDAV_PASSWORD = password;
   }
@@ -115,15 +130,16 @@ async function main() {
       remotes.s3.push({ name: 's3-annexd-perjob', R: 'annexd-perjob', env: perJob, smallOnly: true });
     }
   }
-  if (proxies.webdav) {
-    const url = through(proxies.webdav, dav.url);
+  for (const [P, prefix] of [['webdav', 'dav'], ['apache', 'ap']]) {
+    if (!proxies[P]) continue;
+    const url = through(proxies[P], davs[P].url);
     const annexd = (name) => ['initremote', name, 'type=external', 'externaltype=annexd-webdav', 'encryption=none', `url=${url}/${name}`];
-    await annex(annexd('dav-annexd'));
-    await annex(['initremote', 'dav-builtin', 'type=webdav', 'encryption=none', `url=${url}/dav-builtin`]);
-    remotes.webdav = [{ name: 'dav-annexd', R: 'annexd' }, { name: 'dav-builtin', R: 'builtin' }];
-    if (opts.perjob) {
-      await annex(annexd('dav-annexd-perjob'));
-      remotes.webdav.push({ name: 'dav-annexd-perjob', R: 'annexd-perjob', env: perJob, smallOnly: true });
+    await annex(annexd(`${prefix}-annexd`));
+    await annex(['initremote', `${prefix}-builtin`, 'type=webdav', 'encryption=none', `url=${url}/${prefix}-builtin`]);
+    remotes[P] = [{ name: `${prefix}-annexd`, R: 'annexd' }, { name: `${prefix}-builtin`, R: 'builtin' }];
+    if (opts.perjob && !BIG_ONLY.has(P)) {
+      await annex(annexd(`${prefix}-annexd-perjob`));
+      remotes[P].push({ name: `${prefix}-annexd-perjob`, R: 'annexd-perjob', env: perJob, smallOnly: true });
     }
   }
   await lib.addBenchFiles(repo, repoRun, sizes);
@@ -157,6 +173,10 @@ async function main() {
         }
       }
       // 2. the small files: store, presence checks, retrieve (after dropping them here), remove
+      if (BIG_ONLY.has(P)) {
+        for (const rem of order) await annex(['drop', '--force', '--from', rem.name, 'big']);
+        continue;
+      }
       for (const rem of order) await timed('store', rem, SMALL.store.args(rem.name), SMALL_COUNT);
       if (r === 0) {
         for (const rem of remotes[P]) {
@@ -185,12 +205,16 @@ async function main() {
 const TIMED_ROWS = (P) => [
   ['bigStore', `${bigLabel} store: copy --to R`, P === 's3' ? 0.35 : undefined],
   ['bigRetrieve', `${bigLabel} retrieve: get --from R (incl. sha256 verify)`, 0.35],
-  ['store', SMALL.store.label, 1.0],
-  ['checkpresent', SMALL.checkpresent.label, 1.0],
-  ['retrieve', SMALL.retrieve.label, undefined],
-  ['remove', SMALL.remove.label, undefined],
+  ...(BIG_ONLY.has(P)
+    ? []
+    : [
+        ['store', SMALL.store.label, 1.0],
+        ['checkpresent', SMALL.checkpresent.label, 1.0],
+        ['retrieve', SMALL.retrieve.label, undefined],
+        ['remove', SMALL.remove.label, undefined],
+      ]),
 ];
-const NAMES = { s3: 'S3 (s3rver)', webdav: 'WebDAV (lighttpd mod_webdav)' };
+const NAMES = { s3: 'S3 (s3rver)', webdav: 'WebDAV (lighttpd mod_webdav)', apache: 'WebDAV (Apache mod_dav_fs)' };
 
 function report(info) {
   const rows = [];
@@ -238,7 +262,7 @@ function report(info) {
     repeat: opts.repeat,
     about: [
       `- one shaping proxy per server (src/demo/fault-proxy.ts), shared by annexd and the built-in remote; files in ${info.base}`,
-      '- annexd: defaults (S3: multipart from 32 MiB, 32 MiB parts (smaller when a file has fewer than 8), 8 at once, at most 16 part requests per process; downloads from 64 MiB in 16 MiB ranges over 4 connections); built-in: `type=S3 signature=v4` (one PUT), `type=webdav`',
+      '- annexd: defaults (S3: multipart from 32 MiB, 32 MiB parts (smaller when a file has fewer than 8), 8 at once, at most 16 part requests per process; downloads from 64 MiB in 16 MiB ranges over 8 connections, or one stream where the server names no version (lighttpd)); built-in: `type=S3 signature=v4` (one PUT), `type=webdav`',
       '- ratio = annexd / built-in; < 1 means annexd is faster. Targets are shown, not asserted.',
     ],
     rows,

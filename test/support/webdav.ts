@@ -4,15 +4,15 @@
  * `rclone serve webdav` (Go's x/net/webdav over a local directory), each with
  * its own config in the test's temp dir and a free port.
  */
-import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { userInfo } from 'node:os';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { startApacheDav } from '../../src/demo/apache-dav.js';
 import { exec } from '../../src/util/exec.js';
 import { initExternalRemote, useSandboxWith, type Sandbox } from './annex.js';
-import { onFreePort, pidExited, runLighttpd, waitForHttp } from './servers.js';
+import { onFreePort, runLighttpd, waitForHttp } from './servers.js';
 import { requireTool } from './tools.js';
 
 export type DavKind = 'lighttpd' | 'apache' | 'rclone';
@@ -94,60 +94,11 @@ async function writeHtpasswd(file: string, password: string): Promise<void> {
 
 async function startApache(dir: string, password: string): Promise<TestDav> {
   requireTool('apache2', 'apt-get install -y apache2');
-  const base = join(dir, 'apache');
-  for (const d of ['dav', 'lock', 'logs', 'run']) await mkdir(join(base, d), { recursive: true });
-  // Started as root, apache serves as www-data: it must reach and own the served tree.
-  const asRoot = userInfo().uid === 0;
-  if (asRoot) {
-    const www = execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }).trim();
-    const wwwGroup = execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }).trim();
-    for (const d of ['dav', 'lock']) await chown(join(base, d), Number(www), Number(wwwGroup));
-  }
+  requireTool('htpasswd', 'apt-get install -y apache2-utils');
   await chmod(dir, 0o755);
-  await chmod(base, 0o755);
-  const htpasswd = join(base, 'htpasswd');
-  await writeHtpasswd(htpasswd, password);
   return onFreePort(async (port) => {
-    const conf = join(base, `httpd-${port}.conf`);
-    await writeFile(
-      conf,
-      `ServerRoot /etc/apache2
-ServerName localhost
-PidFile ${base}/run/httpd.pid
-DefaultRuntimeDir ${base}/run
-Listen 127.0.0.1:${port}
-${asRoot ? 'User www-data\nGroup www-data' : ''}
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
-LoadModule authn_file_module /usr/lib/apache2/modules/mod_authn_file.so
-LoadModule auth_basic_module /usr/lib/apache2/modules/mod_auth_basic.so
-LoadModule authz_user_module /usr/lib/apache2/modules/mod_authz_user.so
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-LoadModule dav_module /usr/lib/apache2/modules/mod_dav.so
-LoadModule dav_fs_module /usr/lib/apache2/modules/mod_dav_fs.so
-LoadModule dav_lock_module /usr/lib/apache2/modules/mod_dav_lock.so
-ErrorLog ${base}/logs/error.log
-LogLevel warn
-DAVLockDB ${base}/lock/davlock
-LimitRequestBody 0
-Alias /dav ${base}/dav
-<Directory ${base}/dav>
-  Dav On
-  AuthType Basic
-  AuthName dav
-  AuthUserFile ${htpasswd}
-  Require valid-user
-</Directory>
-`,
-    );
-    const r = await exec('apache2', ['-f', conf, '-k', 'start']);
-    if (r.code !== 0) throw new Error(`apache2 did not start: ${r.stdout}${r.stderr}`);
-    const dav = build('apache', port, password, join(base, 'dav'), async () => {
-      const pid = Number((await readFile(join(base, 'run', 'httpd.pid'), 'utf8').catch(() => '0')).trim());
-      await exec('apache2', ['-f', conf, '-k', 'stop']);
-      if (pid) await pidExited(pid);
-    });
+    const apache = await startApacheDav(join(dir, 'apache'), port, 'u', password);
+    const dav = build('apache', port, password, apache.root, apache.stop);
     await waitForHttp(`${dav.url}/`);
     return dav;
   });

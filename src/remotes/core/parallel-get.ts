@@ -38,7 +38,7 @@ const MiB = 1024 * 1024;
 
 /** The settings every remote with ranged downloads offers, declared once. */
 export const parallelDownloadSchema = {
-  downloadstreams: integer('connections per download of a large object (default 4; 1 downloads in one stream)', 4, 1, 32),
+  downloadstreams: integer('connections per download of a large object (default 8; 1 downloads in one stream)', 8, 1, 32),
   downloadthreshold: size('objects at least this big are downloaded in parallel ranges (default 64MiB)', '64MiB', MiB),
   downloadrangesize: size('size of each range of a parallel download (default 16MiB)', '16MiB', 256 * 1024),
 } satisfies Record<string, FieldSpec<unknown>>;
