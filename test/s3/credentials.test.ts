@@ -5,7 +5,7 @@
  * appear nowhere a user or another process could see it.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exec } from '../../src/util/exec.js';
@@ -87,6 +87,28 @@ describe('S3 credentials from the lookup chain (no AWS_* variables)', () => {
     await r0.ok('git', ...remoteArgs('gitcred', suite.s3.bucket('gitcred')));
     expect(await roundTrip(r0, 'gitcred')).not.toContain(SENTINEL);
     expect(home).not.toBe(env.HOME);
+  });
+
+  it('uses an AWS profile (AWS_PROFILE and ~/.aws/credentials) for the lean requests and the SDK alike', async () => {
+    const repo = await AnnexRepo.create(suite.sandbox, 'profile');
+    const home = join(suite.sandbox.dir, 'profile-home');
+    await mkdir(join(home, '.aws'), { recursive: true });
+    await writeFile(join(home, '.aws', 'credentials'), `[lab]\naws_access_key_id = ${suite.s3.accessKeyId}\naws_secret_access_key = ${SENTINEL}\n`, { mode: 0o600 });
+    const r0 = new AnnexRepo(repo.path, { ...repo.env, HOME: home, AWS_PROFILE: 'lab' });
+    await r0.ok('git', 'config', '--global', 'user.name', 'x');
+    await r0.ok('git', 'config', '--global', 'user.email', 'x@example.org');
+    await r0.ok('git', ...remoteArgs('prof', suite.s3.bucket('prof')));
+    // 50 kB goes on the lean path (PUT, HEAD, GET, DELETE); 3 MiB streams through the SDK.
+    const out = await roundTrip(r0, 'prof');
+    await r0.write('prof/big.bin', randomBytes(3 * 1024 * 1024));
+    await r0.commitAll();
+    await r0.ok('git', 'annex', 'copy', '--to', 'prof', 'prof/big.bin');
+    await r0.ok('git', 'annex', 'drop', 'prof');
+    await r0.ok('git', 'annex', 'get', 'prof');
+    await r0.ok('git', 'annex', 'fsck', '--from', 'prof', 'prof');
+    await r0.ok('git', 'annex', 'drop', '--from', 'prof', 'prof/data.bin');
+    expect((await r0.ok('git', 'annex', 'find', '--in', 'prof', 'prof')).stdout.trim()).toBe('prof/big.bin');
+    expect(out).not.toContain(SENTINEL);
   });
 
   it("uses DataLad's credential of the same name", async () => {

@@ -4,8 +4,8 @@
  * resumable GET, HEAD, DELETE, server-side copy. Every request is retried per
  * the remote's policy; the AWS SDK is loaded only here, after the handshake.
  */
-import { open } from 'node:fs/promises';
-import http from 'node:http';
+import { open, readFile } from 'node:fs/promises';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -22,9 +22,10 @@ import { orAlreadyDone, retrier, type Retrier } from '../core/retry.js';
 import { formatSize } from '../core/sizes.js';
 import { describeEndpoint, endpointUrl, type S3Settings } from './config.js';
 import { addressingAdvice, classifyS3Error, describeS3Error, errorName, httpStatus, lacksCall, MissingCallError, notS3Answer } from './errors.js';
-import { LeanS3, S3HttpError } from './lean-request.js';
+import { LeanS3, leanError, S3HttpError, type CredentialsProvider } from './lean-request.js';
 import { needsParts, partRange, planParts } from './multipart-plan.js';
 import { parseContentRange } from '../core/content-range.js';
+import { contentLength, headerValue } from '../core/http-headers.js';
 import { ObjectChangedError, parallelGet, type RangeGet } from '../core/parallel-get.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
@@ -36,6 +37,16 @@ type Sdk = typeof import('@aws-sdk/client-s3');
  * took 138 MiB against 124 MiB), so memory stays bounded whatever -J says.
  */
 const PARTS_IN_FLIGHT = 16;
+
+/**
+ * Files up to this size are stored by one PUT on the lean path, read whole
+ * and signed by their SHA-256 (bigger ones stream through the SDK): with -J8,
+ * at most 8 MiB held, and the hash costs a few ms at most.
+ */
+const LEAN_PUT_MAX = 1024 * 1024;
+
+/** Longest silence while a lean PUT or GET body is under way (the SDK client's request timeout). */
+const BODY_TIMEOUT_MS = 120_000;
 
 /** A counting semaphore (a dozen lines; no dependency for it). */
 export class Slots {
@@ -115,48 +126,68 @@ export class S3Store {
 
   private readonly retry: Retrier;
 
+  private sdkClient: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
+  /** The client once made, for close(). */
+  private made: { client: S3Client } | undefined;
+
   private constructor(
-    private readonly sdk: Sdk,
-    private readonly client: S3Client,
     private readonly lean: LeanS3,
     readonly settings: S3Settings,
+    private readonly makeClient: () => Promise<{ sdk: Sdk; client: S3Client }>,
   ) {
     this.retry = retrier({ retries: settings.retries, classify: classifyS3Error, describe: (e, what) => describeS3Error(e, what, settings), endpoint: endpointUrl(settings) });
   }
 
-  static async connect(s: S3Settings, credential: Credential | undefined, profile?: string): Promise<S3Store> {
-    const sdk = await loadSdk();
+  /**
+   * A store for bucket `s.bucket`. Nothing is loaded or sent yet: HEAD, DELETE
+   * and the PUT and GET of small objects go on the lean path (lean-request.ts),
+   * and the AWS SDK (about 100 ms to load, CPU the event loop cannot use for
+   * anything else) is loaded on the first call that needs it. So `fsck`,
+   * `drop`, and `copy` or `get` of small files never load it.
+   */
+  static connect(s: S3Settings, credential: Credential | undefined, profile?: string): S3Store {
     const agentOptions = { keepAlive: true, maxSockets: 64 };
     const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
-    const client = new sdk.S3Client({
-      region: s.region,
-      endpoint: s.endpoint,
-      forcePathStyle: s.pathStyle,
-      credentials: credential
-        ? { accessKeyId: credential.user, secretAccessKey: credential.secret, sessionToken: credential.sessionToken }
-        : undefined,
-      profile,
-      // Retries are ours (bounded, Retry-After aware, resuming); the SDK's would nest inside them.
-      maxAttempts: 1,
-      // Silent, as the SDK's default logger is; with that default, a failed upload prints
-      // "An error was encountered in a non-retryable streaming request." even though we retry it.
-      logger: SILENT_LOGGER,
-      // S3-compatible servers often lack the newer streaming checksum trailers.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: {
-        httpAgent: agents.http,
-        httpsAgent: agents.https,
-        connectionTimeout: 10_000,
-        requestTimeout: 120_000,
-      },
+    let store: S3Store | undefined;
+    // Keys (from the environment or a store) sign lean requests directly; a profile needs the SDK's resolver.
+    const credentials: CredentialsProvider = credential
+      ? async () => ({ accessKeyId: credential.user, secretAccessKey: credential.secret, sessionToken: credential.sessionToken })
+      : async () => (await (store as S3Store).full()).client.config.credentials();
+    store = new S3Store(new LeanS3(s, credentials, agents), s, async () => {
+      const sdk = await loadSdk();
+      const client = new sdk.S3Client({
+        region: s.region,
+        endpoint: s.endpoint,
+        forcePathStyle: s.pathStyle,
+        credentials: credential
+          ? { accessKeyId: credential.user, secretAccessKey: credential.secret, sessionToken: credential.sessionToken }
+          : undefined,
+        profile,
+        // Retries are ours (bounded, Retry-After aware, resuming); the SDK's would nest inside them.
+        maxAttempts: 1,
+        // Silent, as the SDK's default logger is; with that default, a failed upload prints
+        // "An error was encountered in a non-retryable streaming request." even though we retry it.
+        logger: SILENT_LOGGER,
+        // S3-compatible servers often lack the newer streaming checksum trailers.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: {
+          httpAgent: agents.http,
+          httpsAgent: agents.https,
+          connectionTimeout: 10_000,
+          requestTimeout: 120_000,
+        },
+      });
+      return { sdk, client };
     });
-    // The lean path signs with whatever the SDK resolved (keys, session token or profile).
-    const lean = new LeanS3(s, () => client.config.credentials(), agents);
-    return new S3Store(sdk, client, lean, s);
+    return store;
   }
 
-
+  /** The SDK and its client, made on first use. */
+  private full(): Promise<{ sdk: Sdk; client: S3Client }> {
+    this.sdkClient ??= this.makeClient().then((made) => (this.made = made));
+    return this.sdkClient;
+  }
 
   private get bucket(): string {
     return this.settings.bucket;
@@ -164,14 +195,14 @@ export class S3Store {
 
   /** Checks the bucket exists (creating it when allowed). */
   async ensureBucket(ctx: RequestContext): Promise<'exists' | 'created'> {
-    const { HeadBucketCommand, CreateBucketCommand } = this.sdk;
+    const { sdk: { HeadBucketCommand, CreateBucketCommand }, client } = await this.full();
     try {
       await this.retry('check bucket', ctx, () =>
-        this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: ctx.signal }),
+        client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: ctx.signal }),
       );
       return 'exists';
     } catch (err) {
-      if (httpStatus(err) === 403) throw await this.explainForbidden(err, ctx);
+      if (httpStatus(err) === 403) throw await this.explained(err, ctx);
       if (httpStatus(err) !== 404) throw err;
       if (!this.settings.createBucket) {
         throw new RemoteError(
@@ -181,7 +212,7 @@ export class S3Store {
     }
     const region = this.settings.region;
     await this.retry('create bucket', ctx, () =>
-      this.client.send(
+      client.send(
         new CreateBucketCommand({
           Bucket: this.bucket,
           // AWS wants the region spelled out except for us-east-1.
@@ -206,17 +237,23 @@ export class S3Store {
   }
 
   /**
-   * A HEAD (or lean) answer has no error body, so a 403 does not say whether
-   * the key id, the signature or the permissions are wrong. A listing request
-   * does; its error replaces the bare 403 when it has one.
+   * A lean answer carries at most the server's error code (a HEAD's has no
+   * body at all), so a 403 or a foreign answer does not say whether the key
+   * id, the signature, the bucket or the endpoint is wrong. The SDK's
+   * listing request does; its error replaces the bare one when it has one.
    */
-  private async explainForbidden(err: unknown, ctx: RequestContext): Promise<unknown> {
-    const { ListObjectsV2Command } = this.sdk;
+  private async explained(err: unknown, ctx: RequestContext): Promise<unknown> {
+    const bare = err instanceof S3HttpError && err.code === undefined && err.status !== 404 && err.status < 500;
+    if (!bare && httpStatus(err) !== 403) return err;
+    const {
+      sdk: { ListObjectsV2Command },
+      client,
+    } = await this.full();
     try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), { abortSignal: ctx.signal });
+      await client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), { abortSignal: ctx.signal });
       return err;
     } catch (detailed) {
-      return httpStatus(detailed) === 403 ? detailed : err;
+      return httpStatus(detailed) === httpStatus(err) || notS3Answer(detailed) ? detailed : err;
     }
   }
 
@@ -227,11 +264,15 @@ export class S3Store {
       await this.putMultipart(objectKey, file, size, t);
       return;
     }
-    const { PutObjectCommand } = this.sdk;
+    if (size <= LEAN_PUT_MAX) {
+      await this.putSmall(objectKey, file, t);
+      return;
+    }
+    const { sdk: { PutObjectCommand }, client } = await this.full();
     await this.retry('store', t, async () => {
       let sent = 0;
       await withFileBody(file, 0, size, (n) => t.progress.set((sent += n)), t.signal, (body, abortSignal) =>
-        this.client.send(
+        client.send(
           new PutObjectCommand({
             Bucket: this.bucket,
             Key: objectKey,
@@ -245,8 +286,24 @@ export class S3Store {
     });
   }
 
+  /** A small file in one signed PUT on the lean path, read whole (it is at most LEAN_PUT_MAX). */
+  private async putSmall(objectKey: string, file: LocalPath, t: TransferContext): Promise<void> {
+    const headers: Record<string, string> = this.settings.storageClass ? { 'x-amz-storage-class': this.settings.storageClass } : {};
+    try {
+      await this.retry('store', t, async () => {
+        const body = await readFile(file);
+        const res = await this.lean.request('PUT', objectKey, { headers, body, signal: t.signal, timeoutMs: BODY_TIMEOUT_MS });
+        if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) throw await leanError(res, 'PUT');
+        res.resume();
+        t.progress.set(body.length);
+      });
+    } catch (err) {
+      throw await this.explained(err, t);
+    }
+  }
+
   private async putMultipart(objectKey: string, file: LocalPath, size: number, t: TransferContext): Promise<void> {
-    const { UploadPartCommand } = this.sdk;
+    const { sdk: { UploadPartCommand }, client } = await this.full();
     const partDone: number[] = [];
     let sentTotal = 0;
     await this.multipart('upload', objectKey, size, t, async (i, { start, end }, uploadId, signal) => {
@@ -259,7 +316,7 @@ export class S3Store {
         t.progress.set(sentTotal);
       };
       const res = await withFileBody(file, start, end, counted, signal, (body, abortSignal) =>
-        this.client.send(
+        client.send(
           new UploadPartCommand({
             Bucket: this.bucket,
             Key: objectKey,
@@ -289,11 +346,11 @@ export class S3Store {
     ctx: RequestContext,
     sendPart: (i: number, range: { start: number; end: number }, uploadId: string, signal: AbortSignal) => Promise<string | undefined>,
   ): Promise<void> {
-    const { CreateMultipartUploadCommand, CompleteMultipartUploadCommand } = this.sdk;
+    const { sdk: { CreateMultipartUploadCommand, CompleteMultipartUploadCommand }, client } = await this.full();
     const plan = planParts(size, this.settings.partSize, this.settings.concurrency);
     const { partCount } = plan;
     const created = await this.retry(`start multipart ${what}`, ctx, () =>
-      this.client.send(
+      client.send(
         new CreateMultipartUploadCommand({
           Bucket: this.bucket,
           Key: objectKey,
@@ -338,7 +395,7 @@ export class S3Store {
       if (failure !== undefined) throw failure;
       const partsMs = Date.now() - began;
       const complete = async (): Promise<void> => {
-        await this.client.send(
+        await client.send(
           new CompleteMultipartUploadCommand({
             Bucket: this.bucket,
             Key: objectKey,
@@ -366,10 +423,10 @@ export class S3Store {
    * says to abort again), so a second abort follows; NoSuchUpload means clean.
    */
   private async abortMultipart(objectKey: string, uploadId: string, t: RequestContext): Promise<void> {
-    const { AbortMultipartUploadCommand } = this.sdk;
+    const { sdk: { AbortMultipartUploadCommand }, client } = await this.full();
     for (let round = 1; round <= 2; round++) {
       try {
-        await this.client.send(
+        await client.send(
           new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }),
           { abortSignal: AbortSignal.timeout(10_000) },
         );
@@ -397,11 +454,11 @@ export class S3Store {
    * cut connection resumes the same way.
    */
   async get(objectKey: string, file: LocalPath, t: TransferContext, size?: number): Promise<void> {
-    const { GetObjectCommand } = this.sdk;
+    const { sdk: { GetObjectCommand }, client } = await this.full();
     const ranged: RangeGet = async (start, end, version, signal) => {
       let res: GetObjectCommandOutput;
       try {
-        res = await this.client.send(
+        res = await client.send(
           new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: `bytes=${start}-${end}`, IfMatch: version }),
           { abortSignal: signal },
         );
@@ -419,31 +476,37 @@ export class S3Store {
         : { status: 200, start: 0, total: res.ContentLength, versions: res.ETag ? [res.ETag] : [], body };
     };
     if (await parallelGet(file, size, this.settings.download, ranged, (what, op) => this.retry(what, t, op), t)) return;
-    await this.retry('retrieve', t, async () => {
-      let offset = await partialSize(file);
-      t.progress.set(offset);
-      const request = (range?: string): Promise<GetObjectCommandOutput> =>
-        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: range }), {
-          abortSignal: t.signal,
-        });
-      let res: GetObjectCommandOutput;
-      try {
-        res = await request(offset > 0 ? `bytes=${offset}-` : undefined);
-      } catch (err) {
-        if (httpStatus(err) !== 416) throw err;
-        // Nothing past our offset: either the file is already complete, or it is longer than the object.
-        const total = await this.size(objectKey, t);
-        if (total === offset) return;
-        offset = 0;
-        res = await request();
-      }
-      const range = parseContentRange(res.ContentRange);
-      const start = range ? range.start : 0;
-      const total = range ? range.total : res.ContentLength;
-      let got = 0;
-      await writeFrom(file, start, res.Body as Readable, (n) => t.progress.set(start + (got += n)), t.signal);
-      if (total !== undefined && start + got !== total) throw new IncompleteTransferError(total, start + got);
-    });
+    // One stream, on the lean path.
+    const request = async (range?: string): Promise<IncomingMessage> => {
+      const res = await this.lean.request('GET', objectKey, { headers: range ? { range } : {}, signal: t.signal, timeoutMs: BODY_TIMEOUT_MS });
+      if (res.statusCode === 200 || res.statusCode === 206) return res;
+      throw await leanError(res, 'GET');
+    };
+    try {
+      await this.retry('retrieve', t, async () => {
+        let offset = await partialSize(file);
+        t.progress.set(offset);
+        let res: IncomingMessage;
+        try {
+          res = await request(offset > 0 ? `bytes=${offset}-` : undefined);
+        } catch (err) {
+          if (httpStatus(err) !== 416) throw err;
+          // Nothing past our offset: either the file is already complete, or it is longer than the object.
+          const total = await this.size(objectKey, t);
+          if (total === offset) return;
+          offset = 0;
+          res = await request();
+        }
+        const range = res.statusCode === 206 ? parseContentRange(headerValue(res.headers, 'content-range')) : undefined;
+        const start = range ? range.start : 0;
+        const total = range ? range.total : contentLength(res.headers);
+        let got = 0;
+        await writeFrom(file, start, res, (n) => t.progress.set(start + (got += n)), t.signal);
+        if (total !== undefined && start + got !== total) throw new IncompleteTransferError(total, start + got);
+      });
+    } catch (err) {
+      throw await this.explained(err, t);
+    }
   }
 
   /** What the bucket holds under `objectKey` (HEAD, on the lean path). */
@@ -464,7 +527,7 @@ export class S3Store {
         return { size: length === undefined ? undefined : Number(length), etag: typeof etag === 'string' ? etag : undefined };
       });
     } catch (err) {
-      throw httpStatus(err) === 403 ? await this.explainForbidden(err, ctx) : err;
+      throw await this.explained(err, ctx);
     }
   }
 
@@ -486,7 +549,7 @@ export class S3Store {
         throw new S3HttpError(res.status, res.headers, 'DELETE');
       });
     } catch (err) {
-      throw httpStatus(err) === 403 ? await this.explainForbidden(err, ctx) : err;
+      throw await this.explained(err, ctx);
     }
   }
 
@@ -497,12 +560,12 @@ export class S3Store {
    * copy (412) instead of giving an object made of two versions.
    */
   async copy(fromKey: string, toKey: string, ctx: RequestContext): Promise<void> {
-    const { CopyObjectCommand, UploadPartCopyCommand } = this.sdk;
+    const { sdk: { CopyObjectCommand, UploadPartCopyCommand }, client } = await this.full();
     const source = `${this.bucket}/${fromKey.split('/').map(encodeURIComponent).join('/')}`;
     const head = await this.head(fromKey, ctx);
     if (head?.size === undefined || head.size <= this.settings.copyThreshold) {
       await this.retry('copy', ctx, () =>
-        this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: source }), {
+        client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: source }), {
           abortSignal: ctx.signal,
         }),
       );
@@ -510,7 +573,7 @@ export class S3Store {
     }
     try {
       await this.multipart('copy', toKey, head.size, ctx, async (i, { start, end }, uploadId, signal) => {
-        const res = await this.client.send(
+        const res = await client.send(
           new UploadPartCopyCommand({
             Bucket: this.bucket,
             Key: toKey,
@@ -545,13 +608,13 @@ export class S3Store {
    * followed page by page through its key and upload-id markers).
    */
   async listMultipartUploads(prefix: string, ctx: RequestContext): Promise<MultipartUploadInfo[]> {
-    const { ListMultipartUploadsCommand } = this.sdk;
+    const { sdk: { ListMultipartUploadsCommand }, client } = await this.full();
     const uploads: MultipartUploadInfo[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
       const page = await this.retry('list multipart uploads', ctx, () =>
-        this.client.send(
+        client.send(
           new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
           { abortSignal: ctx.signal },
         ),
@@ -572,14 +635,14 @@ export class S3Store {
    * arrived (ListParts, all pages); undefined when the upload is gone (completed or aborted meanwhile).
    */
   async uploadParts(objectKey: string, uploadId: string, ctx: RequestContext): Promise<UploadPartsSummary | undefined> {
-    const { ListPartsCommand } = this.sdk;
+    const { sdk: { ListPartsCommand }, client } = await this.full();
     const summary: UploadPartsSummary = { count: 0, bytes: 0, lastModified: undefined };
     let marker: string | undefined;
     for (;;) {
       let page;
       try {
         page = await this.retry('list parts', ctx, () =>
-          this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumberMarker: marker }), {
+          client.send(new ListPartsCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumberMarker: marker }), {
             abortSignal: ctx.signal,
           }),
         );
@@ -600,10 +663,10 @@ export class S3Store {
 
   /** AbortMultipartUpload of an abandoned upload: 'gone' when the server no longer has it (NoSuchUpload). */
   async abortUpload(objectKey: string, uploadId: string, ctx: RequestContext): Promise<'aborted' | 'gone'> {
-    const { AbortMultipartUploadCommand } = this.sdk;
+    const { sdk: { AbortMultipartUploadCommand }, client } = await this.full();
     try {
       await this.retry('abort multipart upload', ctx, () =>
-        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), { abortSignal: ctx.signal }),
+        client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), { abortSignal: ctx.signal }),
       );
       return 'aborted';
     } catch (err) {
@@ -613,7 +676,8 @@ export class S3Store {
   }
 
   close(): void {
-    this.client.destroy();
+    this.made?.client.destroy();
+    this.lean.close();
   }
 }
 
