@@ -2,7 +2,7 @@
  * Object operations against one bucket: streaming single PUT, parallel
  * multipart upload (aborted on failure so no parts stay behind), ranged and
  * resumable GET, HEAD, DELETE, server-side copy. Every request is retried per
- * the remote's policy; the AWS SDK is loaded only here, after the handshake.
+ * the remote's policy; the AWS SDK is loaded only here, on first need.
  */
 import { open, readFile } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
@@ -129,40 +129,45 @@ export class S3Store {
   private sdkClient: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
   /** The client once made, for close(). */
   private made: { client: S3Client } | undefined;
-
-  private constructor(
-    private readonly lean: LeanS3,
-    readonly settings: S3Settings,
-    private readonly makeClient: () => Promise<{ sdk: Sdk; client: S3Client }>,
-  ) {
-    this.retry = retrier({ retries: settings.retries, classify: classifyS3Error, describe: (e, what) => describeS3Error(e, what, settings), endpoint: endpointUrl(settings) });
-  }
+  private readonly lean: LeanS3;
+  private readonly agents = {
+    http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
+    https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+  };
 
   /**
-   * A store for bucket `s.bucket`. Nothing is loaded or sent yet: HEAD, DELETE
-   * and the PUT and GET of small objects go on the lean path (lean-request.ts),
-   * and the AWS SDK (about 100 ms to load, CPU the event loop cannot use for
-   * anything else) is loaded on the first call that needs it. So `fsck`,
-   * `drop`, and `copy` or `get` of small files never load it.
+   * A store for bucket `s.bucket`, signing with `keys`, else with what the
+   * SDK resolves for AWS `profile`. Nothing is loaded or sent yet: HEAD,
+   * DELETE and the PUT and GET of small objects go on the lean path
+   * (lean-request.ts), and the AWS SDK (about 100 ms of CPU to load, which the
+   * event loop cannot spend on anything else) is loaded by the first call that
+   * needs it. So `fsck`, `drop`, and `copy` or `get` of small files never load it.
    */
+  private constructor(
+    readonly settings: S3Settings,
+    private readonly keys: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined,
+    private readonly profile: string | undefined,
+  ) {
+    this.retry = retrier({ retries: settings.retries, classify: classifyS3Error, describe: (e, what) => describeS3Error(e, what, settings), endpoint: endpointUrl(settings) });
+    const credentials: CredentialsProvider = async () => keys ?? (await this.full()).client.config.credentials();
+    this.lean = new LeanS3(settings, credentials, this.agents);
+  }
+
   static connect(s: S3Settings, credential: Credential | undefined, profile?: string): S3Store {
-    const agentOptions = { keepAlive: true, maxSockets: 64 };
-    const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
-    let store: S3Store | undefined;
-    // Keys (from the environment or a store) sign lean requests directly; a profile needs the SDK's resolver.
-    const credentials: CredentialsProvider = credential
-      ? async () => ({ accessKeyId: credential.user, secretAccessKey: credential.secret, sessionToken: credential.sessionToken })
-      : async () => (await (store as S3Store).full()).client.config.credentials();
-    store = new S3Store(new LeanS3(s, credentials, agents), s, async () => {
-      const sdk = await loadSdk();
+    const keys = credential && { accessKeyId: credential.user, secretAccessKey: credential.secret, sessionToken: credential.sessionToken };
+    return new S3Store(s, keys, profile);
+  }
+
+  /** The SDK and its client, made on first use; they share the lean path's keep-alive agents. */
+  private full(): Promise<{ sdk: Sdk; client: S3Client }> {
+    this.sdkClient ??= loadSdk().then((sdk) => {
+      const s = this.settings;
       const client = new sdk.S3Client({
         region: s.region,
         endpoint: s.endpoint,
         forcePathStyle: s.pathStyle,
-        credentials: credential
-          ? { accessKeyId: credential.user, secretAccessKey: credential.secret, sessionToken: credential.sessionToken }
-          : undefined,
-        profile,
+        credentials: this.keys,
+        profile: this.profile,
         // Retries are ours (bounded, Retry-After aware, resuming); the SDK's would nest inside them.
         maxAttempts: 1,
         // Silent, as the SDK's default logger is; with that default, a failed upload prints
@@ -172,20 +177,15 @@ export class S3Store {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
         requestHandler: {
-          httpAgent: agents.http,
-          httpsAgent: agents.https,
+          httpAgent: this.agents.http,
+          httpsAgent: this.agents.https,
           connectionTimeout: 10_000,
-          requestTimeout: 120_000,
+          requestTimeout: BODY_TIMEOUT_MS,
         },
       });
+      this.made = { client };
       return { sdk, client };
     });
-    return store;
-  }
-
-  /** The SDK and its client, made on first use. */
-  private full(): Promise<{ sdk: Sdk; client: S3Client }> {
-    this.sdkClient ??= this.makeClient().then((made) => (this.made = made));
     return this.sdkClient;
   }
 
