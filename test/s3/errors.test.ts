@@ -1,6 +1,7 @@
 /** Bad input gets one clear line naming the fix, and nothing is reported present that is not. */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DeleteBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AnnexRepo } from '../support/annex.js';
 import { initS3Remote, startTestS3, useS3Suite } from '../support/s3.js';
@@ -110,6 +111,33 @@ describe('failures during transfers', () => {
     expect(r.stdout + r.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:\d+: connection refused/);
     const where = await r2.ok('git', 'annex', 'whereis', 'data.bin');
     expect(where.stdout).not.toMatch(/\[flaky\]/);
+  });
+
+  it('a small store and get on the lean path name the server\'s error code: a deleted bucket, a lost object', async () => {
+    const r4 = await AnnexRepo.create(suite.sandbox, 'lean-errors');
+    const bucket = await initS3Remote(r4, suite.s3, 'leanerr', ['retries=0']);
+    await r4.write('small.txt', 'small content\n');
+    await r4.write('lost.txt', 'lost content\n');
+    await r4.commitAll();
+    await r4.ok('git', 'annex', 'copy', '--to', 'leanerr', 'lost.txt');
+    const client = new S3Client({ endpoint: suite.s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: suite.s3.accessKeyId, secretAccessKey: suite.s3.secretAccessKey } });
+    try {
+      // The object goes behind git-annex's back: retrieve gets NoSuchKey from the server's XML.
+      const [objectKey] = await suite.s3.list(bucket);
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey }));
+      await r4.ok('git', 'annex', 'drop', '--force', 'lost.txt');
+      const get = await r4.run('git', ['annex', 'get', '--from', 'leanerr', 'lost.txt']);
+      expect(get.code).not.toBe(0);
+      expect(get.stdout + get.stderr).toMatch(/retrieve failed on bucket "[^"]+" at .*: NoSuchKey \(HTTP 404\)/);
+      // Then the bucket itself: the PUT's NoSuchBucket gives the fix, and nothing is recorded.
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      const copy = await r4.run('git', ['annex', 'copy', '--to', 'leanerr', 'small.txt']);
+      expect(copy.code).not.toBe(0);
+      expect(copy.stdout + copy.stderr).toMatch(/bucket "[^"]+" at .* does not exist: if it was deleted, "git annex enableremote REMOTE" creates it again/);
+      expect((await r4.ok('git', 'annex', 'whereis', 'small.txt')).stdout).not.toMatch(/\[leanerr\]/);
+    } finally {
+      client.destroy();
+    }
   });
 
   it('checkpresent against an unreachable server is an error, not "absent"', async () => {

@@ -14,6 +14,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { S3Settings } from './config.js';
 import { objectAddress, type ObjectAddress } from './address.js';
 import { socketHost } from '../core/hosts.js';
+import { readText } from '../core/read-text.js';
 
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 export type CredentialsProvider = () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
@@ -81,16 +82,9 @@ export interface LeanResponse {
 /** Error bodies are read up to this much (an S3 error document is a few hundred bytes). */
 const ERROR_BODY_MAX = 16 * 1024;
 
-/** Reads a failed answer's body (bounded) into an S3HttpError. */
+/** Reads a failed answer's body (bounded) into an S3HttpError; a cut body still leaves the status. */
 export async function leanError(res: http.IncomingMessage, method: string): Promise<S3HttpError> {
-  let body = '';
-  try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      if (body.length < ERROR_BODY_MAX) body += chunk.toString('utf8');
-    }
-  } catch {
-    // A cut error body still leaves the status.
-  }
+  const body = await readText(res, ERROR_BODY_MAX).catch(() => '');
   return new S3HttpError(res.statusCode ?? 0, res.headers, method, body);
 }
 
