@@ -22,6 +22,15 @@ export async function partialSize(file: LocalPath): Promise<number> {
 }
 
 /**
+ * Uploads of files up to this size send the file as one buffer, read whole,
+ * not as a stream: the request goes out with its head in one write, and
+ * undici keeps the connection (a streamed small body's answer can arrive
+ * before undici has seen the stream end, and it then drops the connection:
+ * on loopback a third of WebDAV's small PUTs). With -J8 at most 8 MiB is held.
+ */
+export const WHOLE_BODY_MAX = 1024 * 1024;
+
+/**
  * Past this much received but not yet written, the source is paused. Small,
  * because on a fast link every stream of a parallel download sits at it: a
  * 256 MiB get over loopback with 8 streams peaked at 150-171 MiB RSS with

@@ -16,13 +16,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import { parseContentRange } from '../core/content-range.js';
 import { contentLength } from '../core/http-headers.js';
-import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
+import { fileSize, partialSize, WHOLE_BODY_MAX, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { PromiseMemo } from '../core/promise-memo.js';
 import { retrier, type Retrier } from '../core/retry.js';
@@ -361,12 +362,19 @@ export class OsfStorage {
         })();
         // Made afresh for every send: a 429 makes the client send the body again.
         let md5 = createHash('md5');
+        // A small file goes as one buffer (see WHOLE_BODY_MAX), hashed once.
+        const whole = size <= WHOLE_BODY_MAX ? await readFile(file) : undefined;
         const res = await this.client.request('PUT', url, t, {
-          headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' },
+          headers: { 'content-length': String(whole?.length ?? size), 'content-type': 'application/octet-stream' },
           body: () => {
             md5 = createHash('md5');
+            if (whole) {
+              md5.update(whole);
+              t.progress.set(whole.length);
+              return whole;
+            }
             t.progress.set(0);
-            return size === 0 ? '' : Readable.from(fileChunks(file, md5, (n) => t.progress.add(n)));
+            return Readable.from(fileChunks(file, md5, (n) => t.progress.add(n)));
           },
         });
         if (res.statusCode === 409 && !existing && tries === 0) {

@@ -15,7 +15,7 @@ import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
 import type { Credential } from '../core/credentials.js';
 import type { Held } from '../core/keys.js';
-import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
+import { fileSize, partialSize, WHOLE_BODY_MAX, writeFrom } from '../core/local-file.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
 import { countingStream } from '../core/progress.js';
 import { orAlreadyDone, retrier, type Retrier } from '../core/retry.js';
@@ -37,13 +37,6 @@ type Sdk = typeof import('@aws-sdk/client-s3');
  * took 138 MiB against 124 MiB), so memory stays bounded whatever -J says.
  */
 const PARTS_IN_FLIGHT = 16;
-
-/**
- * Files up to this size are stored by one PUT on the lean path, read whole
- * and signed by their SHA-256 (bigger ones stream through the SDK): with -J8,
- * at most 8 MiB held, and the hash costs a few ms at most.
- */
-const LEAN_PUT_MAX = 1024 * 1024;
 
 /** Longest silence while a lean PUT or GET body is under way (the SDK client's request timeout). */
 const BODY_TIMEOUT_MS = 120_000;
@@ -264,7 +257,8 @@ export class S3Store {
       await this.putMultipart(objectKey, file, size, t);
       return;
     }
-    if (size <= LEAN_PUT_MAX) {
+    // Small files in one signed PUT on the lean path (their SHA-256 is cheap); bigger ones stream through the SDK.
+    if (size <= WHOLE_BODY_MAX) {
       await this.putSmall(objectKey, file, t);
       return;
     }
@@ -286,7 +280,7 @@ export class S3Store {
     });
   }
 
-  /** A small file in one signed PUT on the lean path, read whole (it is at most LEAN_PUT_MAX). */
+  /** A small file in one signed PUT on the lean path, read whole (it is at most WHOLE_BODY_MAX). */
   private async putSmall(objectKey: string, file: LocalPath, t: TransferContext): Promise<void> {
     const headers: Record<string, string> = this.settings.storageClass ? { 'x-amz-storage-class': this.settings.storageClass } : {};
     try {

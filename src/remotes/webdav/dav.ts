@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import type { LocalPath, RequestContext } from '../../protocol/contract.js';
 import { RemoteError } from '../../protocol/errors.js';
 import type { TransferContext } from '../core/backend.js';
-import { fileSize, partialSize, writeFrom } from '../core/local-file.js';
+import { fileSize, partialSize, WHOLE_BODY_MAX, writeFrom } from '../core/local-file.js';
 import type { Held } from '../core/keys.js';
 import { contentLength, headerValue } from '../core/http-headers.js';
 import { IncompleteTransferError } from '../core/net-errors.js';
@@ -88,13 +88,6 @@ function modifiedEntries(xml: string): Array<{ name: string; modified: number }>
 const MAX_MULTISTATUS = 16 * 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 
-/**
- * Files up to this size are PUT as one buffer, written with the request head
- * in one go. As a stream, a small body's answer can arrive before undici has
- * seen the stream end, and undici then closes the connection ("reset"): on
- * loopback 65 of 1000 store requests lost their connection that way.
- */
-const WHOLE_BODY_MAX = 1024 * 1024;
 
 export class DavStore {
   /** Collections known to exist (or being created) in this process, by absolute path. */
