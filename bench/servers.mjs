@@ -138,11 +138,14 @@ async function foregroundDav(name, errorLogFile, launch) {
       if (status) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    // Only this server: the others of the run (say, the S3 server) stay up.
+    // Only this server: the others of the run (say, the S3 server) stay up. SIGTERM first:
+    // apache's main process then stops its workers, which a SIGKILL would leave behind.
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(t);
     }
     if (attempt < 2) continue; // the port may have been taken meanwhile: once more on another
     let errorLog = '';
