@@ -349,6 +349,8 @@ export class OsfStorage {
     const index = await this.files(t);
     const dir = dirOf(path);
     const folder = await this.folder(dir, t);
+    // A small file goes as one buffer (see WHOLE_BODY_MAX), read once for every attempt.
+    const whole = size <= WHOLE_BODY_MAX ? await readFile(file) : undefined;
     const stored = await this.retry('store', t, async (attempt) => {
       // A cut connection may hide a 409 (WaterButler answers before reading the body) or an upload that did finish.
       let existing = index.get(path);
@@ -362,8 +364,6 @@ export class OsfStorage {
         })();
         // Made afresh for every send: a 429 makes the client send the body again.
         let md5 = createHash('md5');
-        // A small file goes as one buffer (see WHOLE_BODY_MAX), hashed once.
-        const whole = size <= WHOLE_BODY_MAX ? await readFile(file) : undefined;
         const res = await this.client.request('PUT', url, t, {
           headers: { 'content-length': String(whole?.length ?? size), 'content-type': 'application/octet-stream' },
           body: () => {

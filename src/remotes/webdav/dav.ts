@@ -88,7 +88,6 @@ function modifiedEntries(xml: string): Array<{ name: string; modified: number }>
 const MAX_MULTISTATUS = 16 * 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 
-
 export class DavStore {
   /** Collections known to exist (or being created) in this process, by absolute path. */
   private readonly collections = new Map<string, Promise<void>>();
@@ -181,27 +180,21 @@ export class DavStore {
     dirReady.catch(() => undefined); // awaited before the MOVE; a failed PUT must not leave it unhandled
     const swept = this.sweepOnce(t);
     await this.ensureCollection(this.tmpDir, t, false);
+    // A small file goes as one buffer (see WHOLE_BODY_MAX), read once for every attempt.
+    const whole = size <= WHOLE_BODY_MAX ? await readFile(file) : undefined;
     let tmp = '';
     try {
       await this.retry('store', t, async () => {
         tmp = `${this.tmpDir}/${randomBytes(8).toString('hex')}`;
         const send = async (): Promise<DavResponse> => {
-          if (size <= WHOLE_BODY_MAX) {
-            const body = await readFile(file);
-            const res = await this.client.request('PUT', tmp, {
-              headers: { 'content-length': String(body.length), 'content-type': 'application/octet-stream' },
-              body,
-              signal: t.signal,
-            });
-            t.progress.set(body.length);
-            return res;
-          }
           let sent = 0;
-          return this.client.request('PUT', tmp, {
-            headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' },
-            body: Readable.from(fileChunks(file, (n) => t.progress.set((sent += n)))),
+          const res = await this.client.request('PUT', tmp, {
+            headers: { 'content-length': String(whole?.length ?? size), 'content-type': 'application/octet-stream' },
+            body: whole ?? Readable.from(fileChunks(file, (n) => t.progress.set((sent += n)))),
             signal: t.signal,
           });
+          if (whole) t.progress.set(whole.length);
+          return res;
         };
         try {
           let res = await send();
